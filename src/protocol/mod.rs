@@ -1,0 +1,2 @@
+//! RFC 6455, sans-IO.
+#![forbid(unsafe_code)]
