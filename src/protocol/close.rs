@@ -159,7 +159,7 @@ mod tests {
         for code in [
             1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
         ] {
-            let body = (code as u16).to_be_bytes();
+            let body = code.to_be_bytes();
             assert_eq!(
                 parse_close_payload(&body).map(|c| c.code),
                 Ok(Some(CloseCode(code)))
