@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn autobahn_7_7_valid_codes_are_accepted() {
         for code in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+            1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
         ] {
             let body = code.to_be_bytes();
             assert_eq!(
