@@ -26,6 +26,38 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Load-test a WebSocket echo server (or a raw TCP echo with --raw-tcp).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The server, e.g. ws://127.0.0.1:6455/echo.
+    url: String,
+    /// Connections.
+    #[arg(long, short = 'c', default_value_t = 10)]
+    connections: usize,
+    /// Payload bytes per message.
+    #[arg(long, short = 's', value_parser = parse_size, default_value = "20")]
+    size: u64,
+    /// Seconds measured.
+    #[arg(long, short = 'd', value_parser = parse_seconds, default_value = "10")]
+    duration: Duration,
+    /// Seconds run before measuring.
+    #[arg(long, value_parser = parse_seconds, default_value = "1")]
+    warmup: Duration,
+    /// Messages in flight per connection.
+    #[arg(long, short = 'k', default_value_t = 1)]
+    in_flight: usize,
+    /// Text messages instead of binary.
+    #[arg(long)]
+    text: bool,
+    /// Plain TCP: send SIZE bytes, expect them back (the ceiling for any WebSocket server).
+    #[arg(long)]
+    raw_tcp: bool,
+    /// Print only the JSON line.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -82,6 +114,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,4 +178,23 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         _ => println!("open http://{addr}/"),
     }
     server.run().map_err(|e| format!("event loop: {e}"))
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    let config = wsbridge::bench::BenchConfig {
+        url: args.url,
+        connections: args.connections,
+        size: usize::try_from(args.size).map_err(|_| "--size too large")?,
+        duration: args.duration,
+        warmup: args.warmup,
+        in_flight: args.in_flight,
+        text: args.text,
+        raw_tcp: args.raw_tcp,
+    };
+    let report = wsbridge::bench::run(&config)?;
+    if !args.json {
+        println!("{}", report.human());
+    }
+    println!("{}", report.json());
+    Ok(())
 }
