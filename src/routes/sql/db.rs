@@ -149,7 +149,8 @@ impl SqlShared {
         } else {
             let path = PathBuf::from(&config.db);
             if config.read_only {
-                let conn = Connection::open_with_flags(&path, read_only_flags()).map_err(init_err)?;
+                let conn =
+                    Connection::open_with_flags(&path, read_only_flags()).map_err(init_err)?;
                 conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
                     .map_err(init_err)?;
             } else {
@@ -161,7 +162,10 @@ impl SqlShared {
                     .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
                     .map_err(init_err)?;
                 if !mode.eq_ignore_ascii_case("wal") {
-                    log::warn!("database {:?} is in journal mode {mode:?}, not WAL", config.db);
+                    log::warn!(
+                        "database {:?} is in journal mode {mode:?}, not WAL",
+                        config.db
+                    );
                 }
             }
             Target::File(path)

@@ -207,11 +207,17 @@ mod tests {
 
     #[test]
     fn code_names() {
-        assert_eq!(code_name(ffi::SQLITE_CONSTRAINT_UNIQUE), "SQLITE_CONSTRAINT_UNIQUE");
+        assert_eq!(
+            code_name(ffi::SQLITE_CONSTRAINT_UNIQUE),
+            "SQLITE_CONSTRAINT_UNIQUE"
+        );
         assert_eq!(code_name(ffi::SQLITE_CONSTRAINT), "SQLITE_CONSTRAINT");
         assert_eq!(code_name(ffi::SQLITE_BUSY_TIMEOUT), "SQLITE_BUSY_TIMEOUT");
         // An extended code this table does not know falls back to its primary code.
-        assert_eq!(code_name(ffi::SQLITE_CONSTRAINT | (99 << 8)), "SQLITE_CONSTRAINT");
+        assert_eq!(
+            code_name(ffi::SQLITE_CONSTRAINT | (99 << 8)),
+            "SQLITE_CONSTRAINT"
+        );
         assert_eq!(code_name(4242), "SQLITE_UNKNOWN");
     }
 }

@@ -88,8 +88,10 @@ impl Control {
     fn arm(&self, limit: Duration) {
         let at = self.base.elapsed().saturating_add(limit).as_millis();
         self.timed_out.store(false, Ordering::Relaxed);
-        self.deadline
-            .store(u64::try_from(at).unwrap_or(u64::MAX - 1) + 1, Ordering::Relaxed);
+        self.deadline.store(
+            u64::try_from(at).unwrap_or(u64::MAX - 1) + 1,
+            Ordering::Relaxed,
+        );
     }
 
     fn disarm(&self) {
@@ -187,10 +189,7 @@ impl StreamConn {
         read_only: bool,
     ) -> rusqlite::Result<StreamConn> {
         let handler_ctl = Arc::clone(&ctl);
-        conn.progress_handler(
-            PROGRESS_OPS,
-            Some(move || handler_ctl.should_interrupt()),
-        )?;
+        conn.progress_handler(PROGRESS_OPS, Some(move || handler_ctl.should_interrupt()))?;
         // ATTACH (and VACUUM INTO, which attaches its target) would let a client create or
         // open arbitrary files on the server.
         conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
@@ -245,7 +244,10 @@ impl StreamConn {
                 ),
             )
         } else if self.ctl.is_cancelled() {
-            Error::new(error::SQLITE_INTERRUPT, "statement interrupted: the connection closed")
+            Error::new(
+                error::SQLITE_INTERRUPT,
+                "statement interrupted: the connection closed",
+            )
         } else {
             e
         }
@@ -254,10 +256,10 @@ impl StreamConn {
     fn after_statement(&mut self) {
         if self.emulated_read_tx && self.conn.is_autocommit() {
             self.emulated_read_tx = false;
-            if !self.read_only {
-                if let Err(e) = self.conn.execute_batch("PRAGMA query_only = OFF") {
-                    log::warn!("cannot leave query_only mode: {e}");
-                }
+            if !self.read_only
+                && let Err(e) = self.conn.execute_batch("PRAGMA query_only = OFF")
+            {
+                log::warn!("cannot leave query_only mode: {e}");
             }
         }
     }
@@ -297,7 +299,11 @@ impl StreamConn {
     }
 
     /// `execute`: runs one statement and collects its result.
-    pub(crate) fn execute(&mut self, stmt: &ExecStmt, budget: &mut Budget) -> Result<StmtResult, Error> {
+    pub(crate) fn execute(
+        &mut self,
+        stmt: &ExecStmt,
+        budget: &mut Budget,
+    ) -> Result<StmtResult, Error> {
         self.guarded(|this| this.execute_inner(stmt, budget))
     }
 
@@ -428,7 +434,6 @@ impl StreamConn {
             .collect();
         let cols = st
             .columns()
-            .into_iter()
             .map(|c| DescribeCol {
                 name: c.name().to_owned(),
                 decltype: c.decl_type().map(str::to_owned),
@@ -579,7 +584,6 @@ fn bind_value(st: &mut Statement<'_>, index: usize, v: &Value) -> Result<(), Err
 
 fn columns(st: &Statement<'_>) -> Vec<Col> {
     st.columns()
-        .into_iter()
         .map(|c| Col {
             name: Some(c.name().to_owned()),
             decltype: c.decl_type().map(str::to_owned),
@@ -637,7 +641,10 @@ pub(crate) fn is_blank_sql(sql: &str) -> bool {
 fn is_begin_readonly(sql: &str) -> bool {
     let sql = sql.trim().trim_end_matches(';');
     let mut words = sql.split_ascii_whitespace();
-    if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("BEGIN")) {
+    if !words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("BEGIN"))
+    {
         return false;
     }
     let mut w = words.next();
@@ -653,7 +660,17 @@ mod tests {
 
     #[test]
     fn blank_sql() {
-        for blank in ["", "  ", ";", " ; ;\n", "-- hi", "-- a\n;", "/* x */", "/* x */ -- y\n;", "/* open"] {
+        for blank in [
+            "",
+            "  ",
+            ";",
+            " ; ;\n",
+            "-- hi",
+            "-- a\n;",
+            "/* x */",
+            "/* x */ -- y\n;",
+            "/* open",
+        ] {
             assert!(is_blank_sql(blank), "{blank:?}");
         }
         for sql in ["SELECT 1", " -- c\n SELECT 1", "/**/x", "-"] {
@@ -663,10 +680,20 @@ mod tests {
 
     #[test]
     fn begin_readonly_detection() {
-        for yes in ["BEGIN TRANSACTION READONLY", "begin  transaction\nreadonly;", "BEGIN READONLY"] {
+        for yes in [
+            "BEGIN TRANSACTION READONLY",
+            "begin  transaction\nreadonly;",
+            "BEGIN READONLY",
+        ] {
             assert!(is_begin_readonly(yes), "{yes:?}");
         }
-        for no in ["BEGIN", "BEGIN IMMEDIATE", "BEGIN TRANSACTION", "BEGIN READONLY x", "SELECT 1"] {
+        for no in [
+            "BEGIN",
+            "BEGIN IMMEDIATE",
+            "BEGIN TRANSACTION",
+            "BEGIN READONLY x",
+            "SELECT 1",
+        ] {
             assert!(!is_begin_readonly(no), "{no:?}");
         }
     }

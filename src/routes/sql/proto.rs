@@ -220,11 +220,21 @@ pub struct BatchStep {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BatchCond {
-    Ok { step: u32 },
-    Error { step: u32 },
-    Not { cond: Box<BatchCond> },
-    And { conds: Vec<BatchCond> },
-    Or { conds: Vec<BatchCond> },
+    Ok {
+        step: u32,
+    },
+    Error {
+        step: u32,
+    },
+    Not {
+        cond: Box<BatchCond>,
+    },
+    And {
+        conds: Vec<BatchCond>,
+    },
+    Or {
+        conds: Vec<BatchCond>,
+    },
     /// Hrana 3.
     IsAutocommit {},
 }
@@ -261,16 +271,27 @@ impl ServerMsg {
 pub enum Response {
     OpenStream {},
     CloseStream {},
-    Execute { result: StmtResult },
-    Batch { result: BatchResult },
+    Execute {
+        result: StmtResult,
+    },
+    Batch {
+        result: BatchResult,
+    },
     OpenCursor {},
     CloseCursor {},
-    FetchCursor { entries: Vec<CursorEntry>, done: bool },
+    FetchCursor {
+        entries: Vec<CursorEntry>,
+        done: bool,
+    },
     Sequence {},
-    Describe { result: DescribeResult },
+    Describe {
+        result: DescribeResult,
+    },
     StoreSql {},
     CloseSql {},
-    GetAutocommit { is_autocommit: bool },
+    GetAutocommit {
+        is_autocommit: bool,
+    },
 }
 
 /// `{"message": string, "code"?: string | null}`. We always send a code.
@@ -541,7 +562,10 @@ mod tests {
             Version::negotiate(["hrana3-protobuf", "hrana3", "hrana2", "hrana1"]),
             Some(Version::Hrana3)
         );
-        assert_eq!(Version::negotiate(["hrana1", "hrana3"]), Some(Version::Hrana3));
+        assert_eq!(
+            Version::negotiate(["hrana1", "hrana3"]),
+            Some(Version::Hrana3)
+        );
         assert_eq!(Version::negotiate(["tty", "HRANA2"]), None);
         assert_eq!(Version::negotiate([]), None);
     }
@@ -582,7 +606,8 @@ mod tests {
 
     #[test]
     fn values_decode_leniently_where_harmless() {
-        let v: Value = serde_json::from_value(json!({"type":"integer","value":"-42"})).expect("int");
+        let v: Value =
+            serde_json::from_value(json!({"type":"integer","value":"-42"})).expect("int");
         assert_eq!(v, Value::Integer(-42));
         let v: Value = serde_json::from_value(json!({"type":"integer","value":7})).expect("int");
         assert_eq!(v, Value::Integer(7));
@@ -611,7 +636,10 @@ mod tests {
             json!({"value":"1"}),
             json!([1]),
         ] {
-            assert!(serde_json::from_value::<Value>(bad.clone()).is_err(), "{bad}");
+            assert!(
+                serde_json::from_value::<Value>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -676,7 +704,10 @@ mod tests {
 
     #[test]
     fn server_messages_serialize() {
-        assert_eq!(to_value(&ServerMsg::HelloOk {}), json!({"type": "hello_ok"}));
+        assert_eq!(
+            to_value(&ServerMsg::HelloOk {}),
+            json!({"type": "hello_ok"})
+        );
         let msg = ServerMsg::ResponseOk {
             request_id: 9,
             response: Response::Execute {

@@ -22,15 +22,39 @@ pub type Notifier = Arc<dyn Fn() + Send + Sync>;
 
 /// A request for a stream's worker, already validated by the session.
 pub(crate) enum Job {
-    Execute { request_id: i32, stmt: ExecStmt },
-    Batch { request_id: i32, steps: Vec<ExecStep> },
-    Sequence { request_id: i32, sql: Arc<str> },
-    Describe { request_id: i32, sql: Arc<str> },
-    GetAutocommit { request_id: i32 },
-    OpenCursor { request_id: i32, steps: Vec<ExecStep> },
-    FetchCursor { request_id: i32, max_count: u32 },
-    CloseCursor { request_id: i32 },
-    CloseStream { request_id: i32 },
+    Execute {
+        request_id: i32,
+        stmt: ExecStmt,
+    },
+    Batch {
+        request_id: i32,
+        steps: Vec<ExecStep>,
+    },
+    Sequence {
+        request_id: i32,
+        sql: Arc<str>,
+    },
+    Describe {
+        request_id: i32,
+        sql: Arc<str>,
+    },
+    GetAutocommit {
+        request_id: i32,
+    },
+    OpenCursor {
+        request_id: i32,
+        steps: Vec<ExecStep>,
+    },
+    FetchCursor {
+        request_id: i32,
+        max_count: u32,
+    },
+    CloseCursor {
+        request_id: i32,
+    },
+    CloseStream {
+        request_id: i32,
+    },
 }
 
 impl Job {
@@ -75,7 +99,10 @@ impl Replier {
                 .to_json(),
                 true,
             ),
-            Err(error) => (ServerMsg::ResponseError { request_id, error }.to_json(), false),
+            Err(error) => (
+                ServerMsg::ResponseError { request_id, error }.to_json(),
+                false,
+            ),
         };
         let mut fit = true;
         if ok && text.len() > self.max_bytes {
@@ -180,7 +207,8 @@ impl Worker {
         match opened {
             Ok(conn) => {
                 self.conn = Some(conn);
-                self.replier.reply(open_request_id, Ok(Response::OpenStream {}));
+                self.replier
+                    .reply(open_request_id, Ok(Response::OpenStream {}));
             }
             Err(e) => {
                 log::warn!("cannot open a database connection: {e}");
@@ -203,7 +231,10 @@ impl Worker {
                     self.conn = None;
                     self.replier.reply(
                         request_id,
-                        Err(Error::new(error::INTERNAL, "internal error in the SQL worker")),
+                        Err(Error::new(
+                            error::INTERNAL,
+                            "internal error in the SQL worker",
+                        )),
                     );
                 }
             }
@@ -228,14 +259,14 @@ impl Worker {
     }
 
     fn idle_rollback(&mut self) {
-        if let Some(conn) = self.conn.as_mut() {
-            if conn.rollback() {
-                log::info!(
-                    "rolled back a transaction idle for more than {:?}",
-                    self.shared.config().idle_transaction_timeout
-                );
-                self.tx_timed_out = true;
-            }
+        if let Some(conn) = self.conn.as_mut()
+            && conn.rollback()
+        {
+            log::info!(
+                "rolled back a transaction idle for more than {:?}",
+                self.shared.config().idle_transaction_timeout
+            );
+            self.tx_timed_out = true;
         }
     }
 
@@ -264,9 +295,7 @@ impl Worker {
             request_id,
             Err(Error::new(
                 error::TRANSACTION_TIMEOUT,
-                format!(
-                    "the transaction was rolled back after being idle for more than {secs} s"
-                ),
+                format!("the transaction was rolled back after being idle for more than {secs} s"),
             )),
         );
         true
@@ -326,7 +355,9 @@ impl Worker {
                 let Some(conn) = self.conn.as_mut() else {
                     return Flow::Continue;
                 };
-                let res = conn.describe(&sql).map(|result| Response::Describe { result });
+                let res = conn
+                    .describe(&sql)
+                    .map(|result| Response::Describe { result });
                 self.reply(request_id, res);
             }
             Job::GetAutocommit { request_id } => {
