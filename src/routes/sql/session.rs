@@ -17,6 +17,7 @@ use super::proto::{
     self, BatchCond, ClientMsg, Error, Request, Response, ServerMsg, Stmt, Version,
 };
 use super::worker::{self, Job, Notifier, Outbox, StreamHandle};
+use crate::server::auth::constant_time_eq;
 
 /// Why the session wants the WebSocket closed. Send the messages still in
 /// [`HranaSession::poll_outgoing`] first (a `hello_error` may be there), then a close frame with
@@ -626,16 +627,4 @@ impl Drop for HranaSession {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// Compares two secrets in time that depends only on their lengths, not on where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len().max(b.len());
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..n {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= std::hint::black_box(x ^ y);
-    }
-    diff == 0
 }

@@ -288,16 +288,6 @@ fn repeated_hello_needs_hrana2() {
     ));
 }
 
-#[test]
-fn constant_time_compare() {
-    use super::session::constant_time_eq;
-    assert!(constant_time_eq(b"abc", b"abc"));
-    assert!(!constant_time_eq(b"abc", b"abd"));
-    assert!(!constant_time_eq(b"abc", b"abcd"));
-    assert!(!constant_time_eq(b"", b"a"));
-    assert!(constant_time_eq(b"", b""));
-}
-
 // ----------------------------------------------------------------------------------------------
 // malformed input
 // ----------------------------------------------------------------------------------------------
