@@ -240,6 +240,22 @@ impl Hrana {
         }
     }
 
+    /// Like `wait`, but `None` when the connection breaks (the server was killed).
+    pub fn try_wait(&mut self, id: i32) -> Option<Json> {
+        loop {
+            if let Some(msg) = self.pending.remove(&i64::from(id)) {
+                return Some(msg);
+            }
+            let msg = match self.ws.read() {
+                Ok(Message::Text(t)) => serde_json::from_str::<Json>(t.as_str()).ok()?,
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                _ => return None,
+            };
+            let rid = msg["request_id"].as_i64()?;
+            self.pending.insert(rid, msg);
+        }
+    }
+
     pub fn call(&mut self, request: Json) -> Json {
         let id = self.request(request);
         self.wait(id)
