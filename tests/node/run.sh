@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the Node tests: the real @libsql/client (pinned in package-lock.json) against the
+# wsbridge binary. Usage: tests/node/run.sh  (from anywhere; needs cargo, node >= 18, npm)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cargo build --quiet --manifest-path "$root/Cargo.toml" --bin wsbridge
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/wsbridge"
+cd "$here"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+WSBRIDGE_BIN="$bin" node --test --test-reporter=spec
