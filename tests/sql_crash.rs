@@ -120,7 +120,11 @@ fn acknowledged_writes_survive_kill_9() {
         let _ = w.join();
     }
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() >= 100, "only {} writes acknowledged", acked.len());
+    assert!(
+        acked.len() >= 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
 
     let server = Wsbridge::start(&db);
     let mut c = server.client();

@@ -67,19 +67,28 @@ fn every_request_type() {
     let server = TestServer::start("requests", |_| {});
     let mut c = server.client_with("hrana3, hrana2, hrana1");
     c.open(1);
-    c.sql(1, "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, data BLOB, score REAL)");
+    c.sql(
+        1,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, data BLOB, score REAL)",
+    );
     // execute with positional and named arguments
     let r = c.execute(1, json!({"sql": "INSERT INTO t (name, data, score) VALUES (?, ?, ?)",
         "args": [text("a"), {"type": "blob", "base64": "3q2+7w=="}, {"type": "float", "value": 1.25}]}));
     assert_eq!(r["affected_row_count"], 1);
     assert_eq!(r["last_insert_rowid"], "1");
-    c.execute(1, json!({"sql": "INSERT INTO t (id, name) VALUES (:id, :name)", "named_args": [
-        {"name": ":id", "value": int(1 << 60)}, {"name": "name", "value": text("big")}]}));
+    c.execute(
+        1,
+        json!({"sql": "INSERT INTO t (id, name) VALUES (:id, :name)", "named_args": [
+        {"name": ":id", "value": int(1 << 60)}, {"name": "name", "value": text("big")}]}),
+    );
     let r = c.sql(1, "SELECT id, name, data, score FROM t ORDER BY id");
     assert_eq!(r["cols"][0], json!({"name": "id", "decltype": "INTEGER"}));
-    assert_eq!(r["rows"], json!([
+    assert_eq!(
+        r["rows"],
+        json!([
         [int(1), text("a"), {"type": "blob", "base64": "3q2+7w"}, {"type": "float", "value": 1.25}],
-        [int(1 << 60), text("big"), {"type": "null"}, {"type": "null"}]]));
+        [int(1 << 60), text("big"), {"type": "null"}, {"type": "null"}]])
+    );
     // batch
     let r = c.ok(json!({"type": "batch", "stream_id": 1, "batch": {"steps": [
         {"stmt": {"sql": "SELECT count(*) FROM t"}},
@@ -90,19 +99,28 @@ fn every_request_type() {
     // sequence
     c.ok(json!({"type": "sequence", "stream_id": 1, "sql": "CREATE TABLE s (x); INSERT INTO s VALUES (1);"}));
     // describe
-    let r = c.ok(json!({"type": "describe", "stream_id": 1, "sql": "SELECT name FROM t WHERE id = ?"}));
+    let r =
+        c.ok(json!({"type": "describe", "stream_id": 1, "sql": "SELECT name FROM t WHERE id = ?"}));
     assert_eq!(r["result"]["params"], json!([{"name": null}]));
-    assert_eq!(r["result"]["cols"], json!([{"name": "name", "decltype": "TEXT"}]));
+    assert_eq!(
+        r["result"]["cols"],
+        json!([{"name": "name", "decltype": "TEXT"}])
+    );
     // store_sql / close_sql
     c.ok(json!({"type": "store_sql", "sql_id": 1, "sql": "SELECT name FROM t WHERE id = ?"}));
     let r = c.execute(1, json!({"sql_id": 1, "args": [int(1)]}));
     assert_eq!(r["rows"][0][0], text("a"));
     c.ok(json!({"type": "close_sql", "sql_id": 1}));
     // get_autocommit
-    assert_eq!(c.ok(json!({"type": "get_autocommit", "stream_id": 1}))["is_autocommit"], true);
+    assert_eq!(
+        c.ok(json!({"type": "get_autocommit", "stream_id": 1}))["is_autocommit"],
+        true
+    );
     // cursors (the last insert was the sequence's, into `s`)
-    c.ok(json!({"type": "open_cursor", "stream_id": 1, "cursor_id": 1, "batch": {"steps": [
-        {"stmt": {"sql": "SELECT name FROM t ORDER BY id"}}]}}));
+    c.ok(
+        json!({"type": "open_cursor", "stream_id": 1, "cursor_id": 1, "batch": {"steps": [
+        {"stmt": {"sql": "SELECT name FROM t ORDER BY id"}}]}}),
+    );
     let r = c.ok(json!({"type": "fetch_cursor", "cursor_id": 1, "max_count": 100}));
     assert_eq!(r["done"], true);
     assert_eq!(
@@ -144,8 +162,10 @@ fn pipelined_requests_on_many_streams_all_get_answers() {
     }
     let mut ids = Vec::new();
     for i in 0..400 {
-        ids.push(c.request(json!({"type": "execute", "stream_id": i % streams,
-            "stmt": {"sql": "SELECT ?", "args": [int(i64::from(i))]}})));
+        ids.push(
+            c.request(json!({"type": "execute", "stream_id": i % streams,
+            "stmt": {"sql": "SELECT ?", "args": [int(i64::from(i))]}})),
+        );
     }
     for (i, id) in ids.into_iter().enumerate() {
         let msg = c.wait(id);
@@ -163,10 +183,19 @@ fn limits_report_clear_errors() {
     });
     let mut c = server.client();
     c.open(1);
-    assert_eq!(c.sql_err(1, "SELECT zeroblob(200000)")["code"], "RESPONSE_TOO_LARGE");
-    let e = c.sql_err(1, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n");
+    assert_eq!(
+        c.sql_err(1, "SELECT zeroblob(200000)")["code"],
+        "RESPONSE_TOO_LARGE"
+    );
+    let e = c.sql_err(
+        1,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+    );
     assert_eq!(e["code"], "SQLITE_INTERRUPT");
-    assert_eq!(c.err(json!({"type": "open_stream", "stream_id": 2}))["code"], "STREAMS_TOO_MANY");
+    assert_eq!(
+        c.err(json!({"type": "open_stream", "stream_id": 2}))["code"],
+        "STREAMS_TOO_MANY"
+    );
     c.ok(json!({"type": "close_stream", "stream_id": 2}));
 }
 
@@ -210,7 +239,10 @@ fn binary_message_closes_with_1003() {
     let server = TestServer::start("binary", |_| {});
     let mut c = server.client();
     c.send_raw(Message::binary(vec![1, 2, 3]));
-    assert_eq!(c.expect_close().expect("close").code, CloseCode::Unsupported);
+    assert_eq!(
+        c.expect_close().expect("close").code,
+        CloseCode::Unsupported
+    );
 }
 
 #[test]

@@ -186,9 +186,7 @@ impl Hrana {
     }
 
     pub fn send(&mut self, msg: &Json) {
-        self.ws
-            .send(Message::text(msg.to_string()))
-            .expect("send");
+        self.ws.send(Message::text(msg.to_string())).expect("send");
     }
 
     pub fn send_raw(&mut self, msg: Message) {
@@ -236,7 +234,10 @@ impl Hrana {
             }
             let msg = self.recv();
             let rid = msg["request_id"].as_i64().expect("a response");
-            assert!(self.pending.insert(rid, msg).is_none(), "duplicate response");
+            assert!(
+                self.pending.insert(rid, msg).is_none(),
+                "duplicate response"
+            );
         }
     }
 
