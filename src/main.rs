@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use wsbridge::cli::{parse_seconds, parse_size};
 use wsbridge::protocol::Limits;
+use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
 use wsbridge::server::auth::{Policy, generate_token};
 use wsbridge::server::{Config, Routes, Server};
 
@@ -107,6 +108,50 @@ struct ServeArgs {
     /// Seconds a graceful shutdown (SIGTERM, SIGINT) may take.
     #[arg(long, value_parser = parse_seconds, default_value = "10")]
     shutdown_timeout: Duration,
+    #[command(flatten)]
+    sql: SqlArgs,
+}
+
+/// The SQL route (Hrana over WebSocket).
+#[derive(Args)]
+struct SqlArgs {
+    /// The SQLite database file (created if missing, WAL mode), or :memory: for one in-memory
+    /// database shared by every connection.
+    #[arg(long, default_value = "wsbridge.db")]
+    db: String,
+    /// Open the database read-only and refuse statements that write.
+    #[arg(long)]
+    read_only: bool,
+    /// Seconds one SQL statement may run before it is interrupted.
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    sql_statement_timeout: Duration,
+    /// Seconds an open SQL transaction may wait for its next request before it is rolled back.
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    sql_transaction_timeout: Duration,
+    /// Largest SQL response message.
+    #[arg(long, value_parser = parse_size, default_value = "10MiB")]
+    sql_max_response_size: u64,
+    /// Most SQL streams (one SQLite connection and thread each) per WebSocket connection.
+    #[arg(long, default_value_t = 64)]
+    sql_max_streams: usize,
+    /// Most SQL streams in the whole server.
+    #[arg(long, default_value_t = 1024)]
+    sql_max_streams_total: usize,
+}
+
+impl SqlArgs {
+    fn config(&self) -> SqlConfig {
+        SqlConfig {
+            db: self.db.clone(),
+            read_only: self.read_only,
+            statement_timeout: self.sql_statement_timeout,
+            idle_transaction_timeout: self.sql_transaction_timeout,
+            max_response_bytes: usize::try_from(self.sql_max_response_size).unwrap_or(usize::MAX),
+            max_streams_per_connection: self.sql_max_streams,
+            max_streams_total: self.sql_max_streams_total,
+            ..SqlConfig::default()
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -160,7 +205,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         args.allow_host,
         args.allow_origin,
     ));
-    let routes = Routes::echo_only(policy);
+    let sql = SqlShared::new(args.sql.config(), token.clone()).map_err(|e| e.to_string())?;
+    let mut routes = Routes::echo_only(policy);
+    routes.sql = Some(Box::new(SqlRouteFactory::new(sql)));
     let mut server = Server::bind(config, routes)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     server
