@@ -1,1 +1,3 @@
 //! Routes.
+
+pub mod tty;
