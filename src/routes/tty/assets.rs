@@ -26,9 +26,21 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/index.html", HTML, ours!("index.html")),
     ("/assets/app.js", JS, ours!("app.js")),
     ("/assets/style.css", CSS, ours!("style.css")),
-    ("/assets/xterm.mjs", JS, installed!("@xterm/xterm/lib/xterm.mjs")),
-    ("/assets/xterm.css", CSS, installed!("@xterm/xterm/css/xterm.css")),
-    ("/assets/addon-fit.mjs", JS, installed!("@xterm/addon-fit/lib/addon-fit.mjs")),
+    (
+        "/assets/xterm.mjs",
+        JS,
+        installed!("@xterm/xterm/lib/xterm.mjs"),
+    ),
+    (
+        "/assets/xterm.css",
+        CSS,
+        installed!("@xterm/xterm/css/xterm.css"),
+    ),
+    (
+        "/assets/addon-fit.mjs",
+        JS,
+        installed!("@xterm/addon-fit/lib/addon-fit.mjs"),
+    ),
 ];
 
 /// The content type and body served for a GET of `path` (query string already removed), if any.
@@ -58,7 +70,11 @@ mod tests {
         assert!(asset("/nope").is_none());
         assert!(asset("/assets/../Cargo.toml").is_none());
         let (_, xterm) = asset("/assets/xterm.mjs").unwrap();
-        assert!(xterm.windows(16).any(|w| w == b"export{Dl as Te" || w.starts_with(b"export{")));
+        assert!(
+            xterm
+                .windows(16)
+                .any(|w| w == b"export{Dl as Te" || w.starts_with(b"export{"))
+        );
     }
 
     #[test]
@@ -69,7 +85,10 @@ mod tests {
             assert!(html.contains(reference), "{reference}");
             assert!(asset(&format!("/{reference}")).is_some());
         }
-        assert!(!html.contains("http://") && !html.contains("https://"), "external reference");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "external reference"
+        );
         let (_, app) = asset("/assets/app.js").unwrap();
         let app = std::str::from_utf8(app).unwrap();
         assert!(app.contains("./xterm.mjs") && app.contains("./addon-fit.mjs"));

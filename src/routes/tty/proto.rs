@@ -109,8 +109,14 @@ fn size_of(columns: Option<u16>, rows: Option<u16>) -> Option<WinSize> {
     }
 }
 
-fn json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
-    serde_json::from_slice(bytes).map_err(|e| DecodeError::BadJson(e.to_string()))
+/// Parses a JSON object (not an array, which serde would also accept for a struct).
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let bad = |e: serde_json::Error| DecodeError::BadJson(e.to_string());
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(bad)?;
+    if !value.is_object() {
+        return Err(DecodeError::BadJson("expected a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(bad)
 }
 
 /// Decodes one complete client message (binary, or text carrying the same bytes).
@@ -219,7 +225,10 @@ mod tests {
         assert_eq!(decode_client(b"0"), Ok(ClientMessage::Input(b"")));
         assert_eq!(
             decode_client(br#"1{"columns":100,"rows":30}"#),
-            Ok(ClientMessage::Resize(WinSize { cols: 100, rows: 30 }))
+            Ok(ClientMessage::Resize(WinSize {
+                cols: 100,
+                rows: 30
+            }))
         );
         assert_eq!(decode_client(b"2"), Ok(ClientMessage::Pause));
         assert_eq!(decode_client(b"3"), Ok(ClientMessage::Resume));
@@ -227,7 +236,10 @@ mod tests {
             decode_client(br#"{"AuthToken":"s3cret","columns":120,"rows":40}"#),
             Ok(ClientMessage::Init(Init {
                 auth_token: Some("s3cret".into()),
-                size: Some(WinSize { cols: 120, rows: 40 }),
+                size: Some(WinSize {
+                    cols: 120,
+                    rows: 40
+                }),
             }))
         );
     }
@@ -239,9 +251,17 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(init(b"{}"), Init::default());
-        assert_eq!(init(br#"{"AuthToken":null,"columns":0,"rows":0}"#), Init::default());
+        assert_eq!(
+            init(br#"{"AuthToken":null,"columns":0,"rows":0}"#),
+            Init::default()
+        );
         assert_eq!(init(br#"{"columns":80}"#).size, None);
-        assert_eq!(init(br#"{"AuthToken":"t","extra":[1,2]}"#).auth_token.as_deref(), Some("t"));
+        assert_eq!(
+            init(br#"{"AuthToken":"t","extra":[1,2]}"#)
+                .auth_token
+                .as_deref(),
+            Some("t")
+        );
     }
 
     #[test]
@@ -270,7 +290,11 @@ mod tests {
                 (Err(DecodeError::BadJson(_)), "json") => true,
                 _ => false,
             };
-            assert!(ok, "{:?} gave {got:?}, wanted {want}", String::from_utf8_lossy(input));
+            assert!(
+                ok,
+                "{:?} gave {got:?}, wanted {want}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -289,12 +313,18 @@ mod tests {
     fn round_trips() {
         let msgs = [
             ClientMessage::Input(b"echo hi\r"),
-            ClientMessage::Resize(WinSize { cols: 100, rows: 30 }),
+            ClientMessage::Resize(WinSize {
+                cols: 100,
+                rows: 30,
+            }),
             ClientMessage::Pause,
             ClientMessage::Resume,
             ClientMessage::Init(Init {
                 auth_token: Some("tok\"en".into()),
-                size: Some(WinSize { cols: 1, rows: 65535 }),
+                size: Some(WinSize {
+                    cols: 1,
+                    rows: 65535,
+                }),
             }),
             ClientMessage::Init(Init::default()),
         ];
@@ -317,6 +347,9 @@ mod tests {
         assert_eq!(buf, b"0hi");
         assert_eq!(decode_server(b""), Err(ServerDecodeError::Empty));
         assert_eq!(decode_server(b"1\xff"), Err(ServerDecodeError::NotUtf8));
-        assert_eq!(decode_server(b"7"), Err(ServerDecodeError::UnknownType(b'7')));
+        assert_eq!(
+            decode_server(b"7"),
+            Err(ServerDecodeError::UnknownType(b'7'))
+        );
     }
 }

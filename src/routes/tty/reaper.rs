@@ -22,7 +22,11 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 enum Job {
     /// A hung-up child to kill at `kill_at` if still alive, and to reap.
-    Doomed { child: Child, kill_at: Instant, killed: bool },
+    Doomed {
+        child: Child,
+        kill_at: Instant,
+        killed: bool,
+    },
     /// A live session's child to watch for exit (no pidfd): wake the session, do not reap.
     Watch { pid: libc::pid_t, waker: Waker },
 }

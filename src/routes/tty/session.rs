@@ -21,7 +21,7 @@
 //! while it is over `max_pending_input`, so the server stops reading the socket.
 #![forbid(unsafe_code)]
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,6 +138,12 @@ pub enum Outcome {
 enum State {
     AwaitingInit,
     Running(Box<Running>),
+    /// The close frame is queued and the program gone or hung up; the fds stay open (they may still
+    /// be registered) until [`Session::close`].
+    Ended {
+        pty: Pty,
+        pidfd: Option<OwnedFd>,
+    },
     Closed,
 }
 
@@ -146,7 +152,7 @@ struct Running {
     child: Child,
     /// Input the PTY has not taken yet.
     input: Vec<u8>,
-    /// The output frame being filled: `'0'` then up to `chunk` bytes.
+    /// The output frame buffer: `'0'` then room for `chunk` bytes.
     frame: Vec<u8>,
     client_paused: bool,
     /// Over `high_water`: reading stays off until unsent is at or below `low_water`.
@@ -183,8 +189,13 @@ impl Session {
     /// deregister them before.
     pub fn sources(&self) -> Vec<RawFd> {
         match &self.state {
-            State::Running(r) => std::iter::once(r.pty.as_raw_fd()).chain(r.child.pidfd()).collect(),
-            _ => Vec::new(),
+            State::Running(r) => std::iter::once(r.pty.as_raw_fd())
+                .chain(r.child.pidfd())
+                .collect(),
+            State::Ended { pty, pidfd } => std::iter::once(pty.as_raw_fd())
+                .chain(pidfd.as_ref().map(|fd| fd.as_raw_fd()))
+                .collect(),
+            State::AwaitingInit | State::Closed => Vec::new(),
         }
     }
 
@@ -198,7 +209,7 @@ impl Session {
 
     /// Whether the session has finished (close frame queued, or closed by the caller).
     pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
+        matches!(self.state, State::Ended { .. } | State::Closed)
     }
 
     /// False while the input the PTY has not taken is over the limit: stop reading the socket.
@@ -212,7 +223,7 @@ impl Session {
     /// One complete message from the client (binary, or text with the same bytes).
     pub fn handle_message(&mut self, msg: &[u8], tx: &mut dyn Transport) -> Outcome {
         match &mut self.state {
-            State::Closed => Outcome::Continue,
+            State::Ended { .. } | State::Closed => Outcome::Continue,
             State::AwaitingInit => self.handle_init(msg, tx),
             State::Running(r) => {
                 match proto::decode_client(msg) {
@@ -250,7 +261,11 @@ impl Session {
         let init = match proto::decode_client(msg) {
             Ok(ClientMessage::Init(init)) => init,
             Ok(_) | Err(_) => {
-                return self.fail(tx, close_code::POLICY_VIOLATION, "expected the init message");
+                return self.fail(
+                    tx,
+                    close_code::POLICY_VIOLATION,
+                    "expected the init message",
+                );
             }
         };
         let authorised = self.preauthenticated
@@ -269,10 +284,7 @@ impl Session {
         let (pty, child) = match sys::spawn(&self.config.command, size) {
             Ok(spawned) => spawned,
             Err(e) => {
-                log::error!(
-                    "tty: cannot start {:?}: {e}",
-                    self.config.command.program
-                );
+                log::error!("tty: cannot start {:?}: {e}", self.config.command.program);
                 return self.fail(tx, close_code::INTERNAL_ERROR, "cannot start the program");
             }
         };
@@ -291,8 +303,8 @@ impl Session {
                 log::warn!("tty: no pidfd and no waker: the program's exit is noticed only on EIO");
             }
         }
-        let mut frame = Vec::with_capacity(1 + self.config.limits.chunk);
-        frame.push(proto::OUTPUT);
+        let mut frame = vec![0; 1 + self.config.limits.chunk.max(1)];
+        frame[0] = proto::OUTPUT;
         self.state = State::Running(Box::new(Running {
             pty,
             child,
@@ -303,7 +315,9 @@ impl Session {
             pty_closed: false,
             watched,
         }));
-        let program = std::path::Path::new(&self.config.command.program).display().to_string();
+        let program = std::path::Path::new(&self.config.command.program)
+            .display()
+            .to_string();
         let title = match sys::hostname() {
             Some(host) => format!("{program} ({host})"),
             None => program,
@@ -319,10 +333,8 @@ impl Session {
         buf.clear();
         proto::encode_server(&ServerMessage::Preferences(prefs), &mut buf);
         tx.send_binary(&buf);
-        match self.pump(tx) {
-            Outcome::Continue => Outcome::Spawned,
-            other => other,
-        }
+        // No reading yet: registering the fds reports whatever is already pending.
+        Outcome::Spawned
     }
 
     /// A source was ready, the session was woken, or the connection's output drained.
@@ -373,14 +385,11 @@ impl Session {
                 break;
             }
             // Coalesce: read until EAGAIN (or the frame is full) into one message.
+            let mut filled = 1;
             let mut end = None;
-            while r.frame.len() < 1 + limits.chunk {
-                let len = r.frame.len();
-                r.frame.resize(1 + limits.chunk, 0);
-                let res = r.pty.read(&mut r.frame[len..]);
-                r.frame.truncate(len);
-                match res {
-                    Ok(PtyRead::Data(n)) => r.frame.resize(len + n, 0),
+            while filled < r.frame.len() {
+                match r.pty.read(&mut r.frame[filled..]) {
+                    Ok(PtyRead::Data(n)) => filled += n,
                     Ok(PtyRead::WouldBlock) => {
                         end = Some(false);
                         break;
@@ -396,9 +405,8 @@ impl Session {
                     }
                 }
             }
-            if r.frame.len() > 1 {
-                tx.send_binary(&r.frame);
-                r.frame.truncate(1);
+            if filled > 1 {
+                tx.send_binary(&r.frame[..filled]);
             }
             match end {
                 Some(closed) => {
@@ -431,29 +439,36 @@ impl Session {
     }
 
     /// The connection is going away: hang up the program (SIGHUP now, SIGKILL after the grace
-    /// period, reaped off the loop) and close the PTY. Deregister [`Session::sources`] before.
-    /// Idempotent; also done on drop.
+    /// period, reaped off the loop) and close the PTY and pidfd. Deregister [`Session::sources`]
+    /// before. Idempotent; also done on drop.
     pub fn close(&mut self) {
         self.finish();
+        self.state = State::Closed;
     }
 
+    /// Ends the program's part: a reaped child is forgotten, a live one is hung up and handed to the
+    /// reaper. The fds stay open in [`State::Ended`].
     fn finish(&mut self) {
         if let State::Running(r) = std::mem::replace(&mut self.state, State::Closed) {
             let Running {
-                pty, child, watched, ..
+                pty,
+                mut child,
+                watched,
+                ..
             } = *r;
             if watched {
                 reaper::unwatch(child.pid());
             }
+            let pidfd = child.take_pidfd();
             reaper::hang_up(child, self.config.limits.hangup_grace);
-            drop(pty);
+            self.state = State::Ended { pty, pidfd };
         }
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.finish();
+        self.close();
     }
 }
 
@@ -555,7 +570,11 @@ mod tests {
                 for fd in self.session.sources() {
                     self.poll
                         .registry()
-                        .register(&mut SourceFd(&fd), Token(0), Interest::READABLE | Interest::WRITABLE)
+                        .register(
+                            &mut SourceFd(&fd),
+                            Token(0),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
                         .unwrap();
                     self.registered.push(fd);
                 }
@@ -616,7 +635,10 @@ mod tests {
                     return done(self);
                 }
                 self.poll
-                    .poll(&mut events, Some((deadline - now).min(Duration::from_millis(50))))
+                    .poll(
+                        &mut events,
+                        Some((deadline - now).min(Duration::from_millis(50))),
+                    )
                     .unwrap();
                 if !events.is_empty() {
                     let o = self.session.handle_ready(&mut self.wire);
@@ -636,7 +658,9 @@ mod tests {
         }
 
         fn wait_output(&mut self, needle: &str) {
-            let found = self.run_until(Duration::from_secs(10), |h| h.output_text().contains(needle));
+            let found = self.run_until(Duration::from_secs(10), |h| {
+                h.output_text().contains(needle)
+            });
             assert!(found, "no {needle:?} in {:?}", self.output_text());
         }
 
@@ -649,7 +673,10 @@ mod tests {
     fn wait_gone(pid: u32) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(Instant::now() < deadline, "pid {pid} still there (zombie or alive)");
+            assert!(
+                Instant::now() < deadline,
+                "pid {pid} still there (zombie or alive)"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -672,7 +699,10 @@ mod tests {
     fn resize_then_stty_size() {
         let mut h = Harness::new(config("sh", &[]));
         h.init(WinSize { cols: 80, rows: 24 });
-        h.send(&ClientMessage::Resize(WinSize { cols: 100, rows: 30 }));
+        h.send(&ClientMessage::Resize(WinSize {
+            cols: 100,
+            rows: 30,
+        }));
         h.send(&ClientMessage::Input(b"stty size\r"));
         h.wait_output("30 100");
     }
@@ -680,7 +710,10 @@ mod tests {
     #[test]
     fn initial_size_is_used() {
         let mut h = Harness::new(config("sh", &["-c", "stty size"]));
-        h.init(WinSize { cols: 132, rows: 43 });
+        h.init(WinSize {
+            cols: 132,
+            rows: 43,
+        });
         assert_eq!(h.wait_close(), (1000, "exit 0".into()));
         assert!(h.output_text().contains("43 132"), "{:?}", h.output_text());
     }
@@ -691,7 +724,11 @@ mod tests {
         h.init(WinSize::default());
         assert_eq!(h.wait_close(), (1000, "exit 7".into()));
         let text = h.output_text();
-        assert!(text.ends_with("29999\r\n30000\r\n"), "{:?}", &text[text.len().saturating_sub(50)..]);
+        assert!(
+            text.ends_with("29999\r\n30000\r\n"),
+            "{:?}",
+            &text[text.len().saturating_sub(50)..]
+        );
         // Coalesced: far fewer frames than lines.
         assert!(h.frames.len() < 1000, "{} frames", h.frames.len());
     }
@@ -734,7 +771,10 @@ mod tests {
         assert_eq!(h.session.pid(), None);
 
         let mut h = Harness::new(config("sh", &[]));
-        assert_eq!(h.send(&ClientMessage::Init(proto::Init::default())), Outcome::AuthFailed);
+        assert_eq!(
+            h.send(&ClientMessage::Init(proto::Init::default())),
+            Outcome::AuthFailed
+        );
 
         let mut h = Harness::new(config("sh", &[]));
         assert_eq!(h.send(&ClientMessage::Input(b"ls\r")), Outcome::Closed);
@@ -756,7 +796,10 @@ mod tests {
         let cfg = Arc::new(config("sh", &["-c", "exit 0"]));
         let mut s = Session::new(cfg, true, None);
         let mut wire = Wire::default();
-        assert_eq!(s.handle_message(br#"{"columns":10,"rows":5}"#, &mut wire), Outcome::Spawned);
+        assert_eq!(
+            s.handle_message(br#"{"columns":10,"rows":5}"#, &mut wire),
+            Outcome::Spawned
+        );
     }
 
     #[test]
@@ -817,8 +860,16 @@ mod tests {
         h.run_until(Duration::from_millis(500), |_| false);
         let limits = Limits::default();
         let bound = limits.high_water + limits.chunk + 64;
-        assert!(h.wire.max_unsent <= bound, "{} > {bound}", h.wire.max_unsent);
-        assert!(h.wire.unsent >= limits.high_water, "stopped early: {}", h.wire.unsent);
+        assert!(
+            h.wire.max_unsent <= bound,
+            "{} > {bound}",
+            h.wire.max_unsent
+        );
+        assert!(
+            h.wire.unsent >= limits.high_water,
+            "stopped early: {}",
+            h.wire.unsent
+        );
         // The client catches up: output flows again.
         h.reading = true;
         h.deliver();
@@ -826,7 +877,10 @@ mod tests {
         let o = h.session.handle_ready(&mut h.wire);
         h.outcome(o);
         h.run_until(Duration::from_millis(200), |_| false);
-        assert!(h.output.len() > before + limits.high_water, "did not resume");
+        assert!(
+            h.output.len() > before + limits.high_water,
+            "did not resume"
+        );
         let pid = h.session.pid().unwrap();
         drop(h);
         wait_gone(pid);
@@ -846,7 +900,10 @@ mod tests {
 
     #[test]
     fn disconnect_kills_a_program_that_ignores_sighup() {
-        let mut h = Harness::new(config("sh", &["-c", "trap '' HUP; echo armed; while :; do sleep 1; done"]));
+        let mut h = Harness::new(config(
+            "sh",
+            &["-c", "trap '' HUP; echo armed; while :; do sleep 1; done"],
+        ));
         h.init(WinSize::default());
         h.wait_output("armed");
         let pid = h.session.pid().unwrap();
@@ -854,7 +911,10 @@ mod tests {
         h.deregister();
         h.session.close();
         wait_gone(pid);
-        assert!(start.elapsed() >= Duration::from_millis(250), "killed before the grace period");
+        assert!(
+            start.elapsed() >= Duration::from_millis(250),
+            "killed before the grace period"
+        );
     }
 
     #[test]

@@ -182,7 +182,9 @@ fn open_slave(master: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<OwnedFd>
     match cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) }) {
         // SAFETY: fd was just returned by the kernel and is owned by nobody else.
         Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::ENOTTY) => {}
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINVAL) || e.raw_os_error() == Some(libc::ENOTTY) => {
+        }
         Err(e) => return Err(e),
     }
     let mut name = [0 as libc::c_char; 128];
@@ -302,6 +304,12 @@ impl Child {
         self.pidfd.as_ref().map(|fd| fd.as_raw_fd())
     }
 
+    /// Takes the pidfd out (to keep it open, e.g. while it is registered with an event loop, after
+    /// the child itself is handed on).
+    pub fn take_pidfd(&mut self) -> Option<OwnedFd> {
+        self.pidfd.take()
+    }
+
     /// The exit status, if already reaped.
     pub fn status(&self) -> Option<ExitStatus> {
         self.status
@@ -375,7 +383,10 @@ pub fn has_exited(pid: libc::pid_t) -> io::Result<bool> {
 /// otherwise the first executable regular file named so in `PATH` (or a default `PATH`).
 pub fn resolve_program(program: &OsStr, path: Option<&OsStr>) -> io::Result<PathBuf> {
     if program.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty program name"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty program name",
+        ));
     }
     if program.as_bytes().contains(&b'/') {
         return Ok(PathBuf::from(program));
@@ -383,7 +394,11 @@ pub fn resolve_program(program: &OsStr, path: Option<&OsStr>) -> io::Result<Path
     let path = path.unwrap_or(OsStr::new(DEFAULT_PATH));
     for dir in std::env::split_paths(path) {
         // An empty PATH entry means the current directory, as for execvp.
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         let candidate = dir.join(program);
         if is_executable_file(&candidate) {
             return Ok(candidate);
@@ -400,7 +415,8 @@ fn is_executable_file(path: &Path) -> bool {
 }
 
 fn cstring(bytes: impl Into<Vec<u8>>) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in argument"))
+    CString::new(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in argument"))
 }
 
 /// Everything the child needs, built before `fork`. Owns the storage the raw pointers point into.
@@ -414,6 +430,8 @@ struct Prepared {
     exec_error: Vec<u8>,
     cwd_error: Vec<u8>,
     max_signal: libc::c_int,
+    /// Upper bound for closing fds one by one where `close_range` is unavailable.
+    max_fd: libc::c_int,
 }
 
 impl Prepared {
@@ -468,8 +486,16 @@ impl Prepared {
             cmd.cwd.as_deref().unwrap_or(Path::new("")).display()
         )
         .into_bytes();
-        let argv_ptrs = argv.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
-        let envp_ptrs = envp.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+        let argv_ptrs = argv
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        let envp_ptrs = envp
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
         Ok(Prepared {
             path,
             _argv: argv,
@@ -480,7 +506,21 @@ impl Prepared {
             exec_error,
             cwd_error,
             max_signal: libc::SIGRTMAX(),
+            max_fd: open_files_limit().min(65_536),
         })
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`: no fd of this process is at or above it.
+fn open_files_limit() -> libc::c_int {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct rlimit through the pointer, which points at `lim`.
+    match cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }) {
+        Ok(_) => libc::c_int::try_from(lim.rlim_cur).unwrap_or(libc::c_int::MAX),
+        Err(_) => 1024,
     }
 }
 
@@ -525,7 +565,11 @@ pub fn spawn(cmd: &Command, size: WinSize) -> io::Result<(Pty, Child)> {
     }
     drop(slave);
     drop(prepared);
-    let pidfd = if cmd.use_pidfd { pidfd_open(pid).ok() } else { None };
+    let pidfd = if cmd.use_pidfd {
+        pidfd_open(pid).ok()
+    } else {
+        None
+    };
     Ok((
         pty,
         Child {
@@ -549,7 +593,7 @@ fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 /// # Safety
 ///
 /// Must only be called in the child right after `fork`, with every signal blocked. Only
-/// async-signal-safe functions are called (setsid, ioctl, dup2, close, sigaction, pthread_sigmask,
+/// async-signal-safe functions are called (setsid, ioctl, dup2, close, the close_range syscall, sigaction, pthread_sigmask,
 /// chdir, execve, write, _exit); nothing allocates, locks or panics; every pointer comes from
 /// `prepared`, built before the fork and still alive in this copy of the address space.
 unsafe fn child_after_fork(prepared: &Prepared, slave: RawFd) -> ! {
@@ -565,8 +609,18 @@ unsafe fn child_after_fork(prepared: &Prepared, slave: RawFd) -> ! {
                 libc::_exit(126);
             }
         }
-        if slave > 2 {
-            libc::close(slave);
+        // Our fds are all close-on-exec; this also closes what the server itself inherited without
+        // it (a leaked pipe of whoever started the server), so the shell gets 0, 1 and 2 only.
+        if libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        ) == -1
+        {
+            for fd in 3..prepared.max_fd {
+                libc::close(fd);
+            }
         }
         // Dispositions back to default: handlers reset on exec anyway, but ignored signals (Rust
         // ignores SIGPIPE) would stay ignored in the shell and everything it starts.
@@ -656,8 +710,18 @@ mod tests {
     #[test]
     fn resize_is_seen_by_stty() {
         let (pty, mut child) = spawn(&Command::new("sh"), WinSize { cols: 80, rows: 24 }).unwrap();
-        pty.resize(WinSize { cols: 100, rows: 30 }).unwrap();
-        assert_eq!(pty.size().unwrap(), WinSize { cols: 100, rows: 30 });
+        pty.resize(WinSize {
+            cols: 100,
+            rows: 30,
+        })
+        .unwrap();
+        assert_eq!(
+            pty.size().unwrap(),
+            WinSize {
+                cols: 100,
+                rows: 30
+            }
+        );
         pty.write(b"stty size\r").unwrap();
         let out = read_until(&pty, "30 100", Duration::from_secs(10));
         assert!(out.contains("30 100"), "{out:?}");
@@ -667,7 +731,9 @@ mod tests {
 
     #[test]
     fn initial_size_and_environment() {
-        let cmd = Command::new("sh").arg("-c").arg("stty size; echo T=$TERM; trap");
+        let cmd = Command::new("sh")
+            .arg("-c")
+            .arg("stty size; echo T=$TERM; trap");
         let (pty, mut child) = spawn(&cmd, WinSize { cols: 90, rows: 33 }).unwrap();
         let out = read_until(&pty, "\u{0}", Duration::from_secs(10));
         assert!(out.contains("33 90"), "{out:?}");
@@ -679,19 +745,27 @@ mod tests {
 
     #[test]
     fn exit_status_and_signal() {
-        let (_pty, mut child) = spawn(&Command::new("sh").arg("-c").arg("exit 3"), WinSize::default()).unwrap();
+        let (_pty, mut child) = spawn(
+            &Command::new("sh").arg("-c").arg("exit 3"),
+            WinSize::default(),
+        )
+        .unwrap();
         assert_eq!(wait(&mut child), ExitStatus::Exited(3));
         assert_eq!(child.status().unwrap().to_string(), "exit 3");
 
-        let (_pty, mut child) =
-            spawn(&Command::new("sh").arg("-c").arg("kill -TERM $$; sleep 5"), WinSize::default()).unwrap();
+        let (_pty, mut child) = spawn(
+            &Command::new("sh").arg("-c").arg("kill -TERM $$; sleep 5"),
+            WinSize::default(),
+        )
+        .unwrap();
         assert_eq!(wait(&mut child), ExitStatus::Signaled(libc::SIGTERM));
         assert_eq!(child.status().unwrap().to_string(), "signal 15");
     }
 
     #[test]
     fn kill_group_and_reap_leaves_no_zombie() {
-        let (pty, mut child) = spawn(&Command::new("sleep").arg("1000"), WinSize::default()).unwrap();
+        let (pty, mut child) =
+            spawn(&Command::new("sleep").arg("1000"), WinSize::default()).unwrap();
         let pid = child.pid();
         assert!(Path::new(&format!("/proc/{pid}")).exists());
         assert!(!child.has_exited().unwrap());
@@ -712,7 +786,11 @@ mod tests {
 
     #[test]
     fn missing_program_and_bad_cwd_fail_before_fork() {
-        let err = spawn(&Command::new("no-such-program-wsbridge"), WinSize::default()).unwrap_err();
+        let err = spawn(
+            &Command::new("no-such-program-wsbridge"),
+            WinSize::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         let err = spawn(&Command::new("sh").cwd("/no/such/dir"), WinSize::default()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
@@ -734,12 +812,19 @@ mod tests {
         let p = resolve_program(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))).unwrap();
         assert_eq!(p, Path::new("/bin/sh"));
         assert!(resolve_program(OsStr::new("sh"), Some(OsStr::new("/nonexistent"))).is_err());
-        assert_eq!(resolve_program(OsStr::new("./x"), None).unwrap(), Path::new("./x"));
+        assert_eq!(
+            resolve_program(OsStr::new("./x"), None).unwrap(),
+            Path::new("./x")
+        );
     }
 
     #[test]
     fn fds_are_close_on_exec() {
-        let (pty, mut child) = spawn(&Command::new("sh").arg("-c").arg("ls /proc/self/fd"), WinSize::default()).unwrap();
+        let (pty, mut child) = spawn(
+            &Command::new("sh").arg("-c").arg("ls /proc/self/fd"),
+            WinSize::default(),
+        )
+        .unwrap();
         let out = read_until(&pty, "\u{0}", Duration::from_secs(10));
         wait(&mut child);
         // ls sees 0, 1, 2 and the fd of the directory it reads, nothing of ours.
