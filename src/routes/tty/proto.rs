@@ -284,12 +284,12 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = decode_client(input);
-            let ok = match (got.as_ref(), *want) {
-                (Err(DecodeError::Empty), "empty") => true,
-                (Err(DecodeError::UnknownType(_)), "unknown") => true,
-                (Err(DecodeError::BadJson(_)), "json") => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (got.as_ref(), *want),
+                (Err(DecodeError::Empty), "empty")
+                    | (Err(DecodeError::UnknownType(_)), "unknown")
+                    | (Err(DecodeError::BadJson(_)), "json")
+            );
             assert!(
                 ok,
                 "{:?} gave {got:?}, wanted {want}",

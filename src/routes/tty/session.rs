@@ -233,10 +233,11 @@ impl Session {
                         }
                     }
                     Ok(ClientMessage::Resize(size)) => {
-                        if size.cols > 0 && size.rows > 0 {
-                            if let Err(e) = r.pty.resize(size) {
-                                log::debug!("tty: resize: {e}");
-                            }
+                        if size.cols > 0
+                            && size.rows > 0
+                            && let Err(e) = r.pty.resize(size)
+                        {
+                            log::debug!("tty: resize: {e}");
                         }
                     }
                     Ok(ClientMessage::Pause) => r.client_paused = true,

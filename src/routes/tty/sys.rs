@@ -636,12 +636,12 @@ unsafe fn child_after_fork(prepared: &Prepared, slave: RawFd) -> ! {
         libc::sigemptyset(&mut empty);
         libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
 
-        if let Some(cwd) = &prepared.cwd {
-            if libc::chdir(cwd.as_ptr()) == -1 {
-                let msg = &prepared.cwd_error;
-                libc::write(2, msg.as_ptr().cast(), msg.len());
-                libc::_exit(127);
-            }
+        if let Some(cwd) = &prepared.cwd
+            && libc::chdir(cwd.as_ptr()) == -1
+        {
+            let msg = &prepared.cwd_error;
+            libc::write(2, msg.as_ptr().cast(), msg.len());
+            libc::_exit(127);
         }
         libc::execve(
             prepared.path.as_ptr(),
