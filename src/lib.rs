@@ -5,6 +5,7 @@
 //! * [`routes`]: what a connection talks to once upgraded (echo, SQL, terminal).
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod cli;
 pub mod protocol;
 pub mod routes;
 pub mod server;

@@ -1,1 +1,148 @@
-fn main() {}
+//! The `wsbridge` command: parse arguments, build the server, run it.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use wsbridge::cli::{parse_seconds, parse_size};
+use wsbridge::protocol::Limits;
+use wsbridge::server::auth::{Policy, generate_token};
+use wsbridge::server::{Config, Routes, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "wsbridge",
+    version,
+    about = "A WebSocket server with a hand-written RFC 6455 core"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6455")]
+    listen: SocketAddr,
+    /// The token SQL and terminal clients must present (default: a random one, printed).
+    #[arg(long, env = "WSBRIDGE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Turn authentication off (the SQL database and the shell are open to any local client).
+    #[arg(long, conflicts_with = "token")]
+    no_auth: bool,
+    /// Also accept browser pages from this origin (repeatable), e.g. https://app.example.org.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
+    /// Also answer to this Host name (repeatable); IP literals and localhost always work.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_host: Vec<String>,
+    /// Most connections at once.
+    #[arg(long, default_value_t = 100_000)]
+    max_connections: usize,
+    /// Most connections still in their opening handshake.
+    #[arg(long, default_value_t = 1_000)]
+    max_handshakes: usize,
+    /// Largest message, counting frame headers (e.g. 64MiB).
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    max_message_size: u64,
+    /// Largest frame payload.
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    max_frame_size: u64,
+    /// Seconds a client has to send its request head.
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    handshake_timeout: Duration,
+    /// Seconds of silence from a peer before the server pings it.
+    #[arg(long, value_parser = parse_seconds, default_value = "30")]
+    ping_interval: Duration,
+    /// Seconds of total silence (pongs included) before a connection is closed.
+    #[arg(long, value_parser = parse_seconds, default_value = "120")]
+    idle_timeout: Duration,
+    /// Seconds unsent output may stay stuck before the connection is closed.
+    #[arg(long, value_parser = parse_seconds, default_value = "30")]
+    write_timeout: Duration,
+    /// Seconds to wait for the peer's side of the closing handshake.
+    #[arg(long, value_parser = parse_seconds, default_value = "5")]
+    close_timeout: Duration,
+    /// Seconds a graceful shutdown (SIGTERM, SIGINT) may take.
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    shutdown_timeout: Duration,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::new().filter_or("WSBRIDGE_LOG", "info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("wsbridge: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = Config {
+        listen: args.listen,
+        limits: Limits {
+            max_frame_size: args.max_frame_size,
+            max_message_size: args.max_message_size,
+        },
+        max_connections: args.max_connections,
+        max_handshakes: args.max_handshakes,
+        handshake_timeout: args.handshake_timeout,
+        ping_interval: args.ping_interval,
+        idle_timeout: args.idle_timeout,
+        write_timeout: args.write_timeout,
+        close_timeout: args.close_timeout,
+        shutdown_timeout: args.shutdown_timeout,
+        ..Config::default()
+    };
+    let (token, generated) = match (args.no_auth, args.token) {
+        (true, _) => {
+            log::warn!(
+                "authentication is off: any client that can connect can use the SQL and terminal routes"
+            );
+            (None, false)
+        }
+        (false, Some(token)) => (Some(token), false),
+        (false, None) => (
+            Some(generate_token().map_err(|e| format!("cannot generate a token: {e}"))?),
+            true,
+        ),
+    };
+    let policy = Arc::new(Policy::new(
+        token.clone(),
+        args.allow_host,
+        args.allow_origin,
+    ));
+    let routes = Routes::echo_only(policy);
+    let mut server = Server::bind(config, routes)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    server
+        .handle_signals()
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let addr = server.local_addr();
+    if !addr.ip().is_loopback() {
+        log::warn!(
+            "listening on {addr}, which is not a loopback address, without TLS: put a TLS proxy in front"
+        );
+    }
+    println!("wsbridge {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+    match (&token, generated) {
+        (Some(token), true) => println!("open http://{addr}/?token={token}"),
+        _ => println!("open http://{addr}/"),
+    }
+    server.run().map_err(|e| format!("event loop: {e}"))
+}

@@ -1,2 +1,41 @@
-//! RFC 6455, sans-IO.
+//! RFC 6455, sans-IO: no sockets, no event loop, no threads. Bytes in, events out; messages in,
+//! bytes out. Every part is testable and fuzzable on its own.
+//!
+//! | module | RFC 6455 |
+//! |---|---|
+//! | [`handshake`] | §4 opening handshake, §1.3 `Sec-WebSocket-Accept` |
+//! | [`frame`] | §5.2 base framing |
+//! | [`mask`] | §5.3 client-to-server masking |
+//! | [`message`] | §5.4 fragmentation, §5.6 data frames |
+//! | [`utf8`] | §5.6, §8.1 UTF-8 across fragments |
+//! | [`close`] | §5.5.1, §7.4 Close frames and status codes |
+//! | [`connection`] | §5, §7 the state machine tying them together |
+//! | [`error`] | §7.1.7 failing the connection, and the close code of each failure |
 #![forbid(unsafe_code)]
+
+pub mod close;
+pub mod connection;
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod message;
+pub mod utf8;
+
+#[cfg(test)]
+mod connection_tests;
+
+pub use close::{CloseCode, CloseFrame};
+pub use connection::{Connection, Event, Limits, Received, Sender, State};
+pub use error::ProtocolError;
+pub use frame::{FrameHeader, OpCode};
+pub use message::Message;
+
+/// Which end of the connection this is: the rules on masking differ (§5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Receives masked frames, sends unmasked ones.
+    Server,
+    /// Receives unmasked frames, sends masked ones.
+    Client,
+}

@@ -1,1 +1,425 @@
-//! The mio event loop.
+//! The server: one thread, one `mio::Poll`, every connection on it.
+//!
+//! The loop never blocks but in `poll`. Sockets are read until they would block (or a
+//! per-connection budget is spent, so one busy peer cannot starve the rest), everything the
+//! reads produce is written with one `write` per connection, and whatever the socket does not
+//! take waits for `WRITABLE`. A connection whose unsent output passes the high-water mark is not
+//! read until it drains (pause, not close). Blocking work lives on other threads that wake the
+//! loop through the one `mio::Waker`.
+
+pub mod auth;
+pub mod config;
+mod conn;
+pub mod pages;
+mod sys;
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use self::auth::Policy;
+pub use self::config::Config;
+use self::conn::{Conn, Env, Verdict, socket_token};
+use self::pages::{BuiltinPages, PageSource};
+use self::sys::SignalPipe;
+use crate::routes::{ConnId, NotifyQueue, Ready, RouteFactory};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const SIGNALS: Token = Token(2);
+/// Connection `k` has its socket at `FIRST_CONN_TOKEN + 2k` and its route's source at `+ 1`.
+pub(crate) const FIRST_CONN_TOKEN: usize = 8;
+
+/// How long accepting pauses when the process is out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// The size of the read buffer all connections share.
+const READ_BUF_SIZE: usize = 256 * 1024;
+/// The spare output buffer is shrunk back when a big message left it larger than this.
+const SPARE_OUT_MAX: usize = 1 << 20;
+
+/// What the server routes connections to, and who it lets in.
+pub struct Routes {
+    /// The token and the Host/Origin rules.
+    pub policy: Arc<Policy>,
+    /// The SQL route, if the server has one.
+    pub sql: Option<Box<dyn RouteFactory>>,
+    /// The terminal route, if the server has one.
+    pub tty: Option<Box<dyn RouteFactory>>,
+    /// Pages for plain HTTP GETs.
+    pub pages: Box<dyn PageSource>,
+}
+
+impl Routes {
+    /// Echo only, with the given policy and the built-in page.
+    pub fn echo_only(policy: Arc<Policy>) -> Self {
+        Routes {
+            policy,
+            sql: None,
+            tty: None,
+            pages: Box::new(BuiltinPages),
+        }
+    }
+}
+
+/// Asks a running server to shut down gracefully, from any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    requested: Arc<AtomicBool>,
+    notify: Arc<NotifyQueue>,
+}
+
+impl ShutdownHandle {
+    /// Start a graceful shutdown.
+    pub fn shutdown(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        self.notify.wake();
+    }
+}
+
+/// The server.
+pub struct Server {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    conns: Slab<Conn>,
+    next_generation: u64,
+    config: Config,
+    routes: Routes,
+    notify: Arc<NotifyQueue>,
+    read_buf: Vec<u8>,
+    spare_out: Vec<u8>,
+    runnable: Vec<ConnId>,
+    handshaking: usize,
+    signals: Option<SignalPipe>,
+    accept_paused_until: Option<Instant>,
+    shutdown_deadline: Option<Instant>,
+    shutdown_requested: Arc<AtomicBool>,
+}
+
+impl Server {
+    /// Bind the listener. Raises the open-file limit as far as the hard limit allows.
+    pub fn bind(config: Config, routes: Routes) -> io::Result<Server> {
+        match sys::raise_nofile_limit() {
+            Ok(limit) => log::debug!("open file limit: {limit}"),
+            Err(error) => log::warn!("cannot raise the open file limit: {error}"),
+        }
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        let local_addr = listener.local_addr()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        Ok(Server {
+            poll,
+            listener: Some(listener),
+            local_addr,
+            conns: Slab::new(),
+            next_generation: 0,
+            config,
+            routes,
+            notify: NotifyQueue::new(waker),
+            read_buf: vec![0; READ_BUF_SIZE],
+            spare_out: Vec::new(),
+            runnable: Vec::new(),
+            handshaking: 0,
+            signals: None,
+            accept_paused_until: None,
+            shutdown_deadline: None,
+            shutdown_requested: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The address the server listens on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The queue routes use to wake the loop.
+    pub fn notify_queue(&self) -> Arc<NotifyQueue> {
+        self.notify.clone()
+    }
+
+    /// A handle that shuts the server down from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            requested: self.shutdown_requested.clone(),
+            notify: self.notify.clone(),
+        }
+    }
+
+    /// SIGTERM and SIGINT start a graceful shutdown; a second one exits at once.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let pipe = SignalPipe::install(&[libc::SIGTERM, libc::SIGINT])?;
+        self.poll.registry().register(
+            &mut SourceFd(&pipe.raw_fd()),
+            SIGNALS,
+            Interest::READABLE,
+        )?;
+        self.signals = Some(pipe);
+        Ok(())
+    }
+
+    /// Run until shut down.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let tick = self.config.tick();
+        let mut next_tick = Instant::now() + tick;
+        let mut ready = Vec::new();
+        loop {
+            let timeout = if self.runnable.is_empty() {
+                next_tick.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            if let Err(error) = self.poll.poll(&mut events, Some(timeout)) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {
+                        self.notify.drain(&mut ready);
+                        for id in ready.drain(..) {
+                            self.with_conn(id, now, |conn, _, env| {
+                                conn.on_route_ready(Ready::Notified, env)
+                            });
+                        }
+                        if self.shutdown_requested.swap(false, Ordering::SeqCst)
+                            && self.on_stop_request(now)
+                        {
+                            return Ok(());
+                        }
+                    }
+                    SIGNALS => {
+                        let signals = self
+                            .signals
+                            .as_ref()
+                            .map(SignalPipe::drain)
+                            .unwrap_or_default();
+                        for signal in signals {
+                            log::info!("signal {signal}: shutting down");
+                            if self.on_stop_request(now) {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Token(t) => {
+                        let key = (t - FIRST_CONN_TOKEN) / 2;
+                        let Some(id) = self.conns.get(key).map(|c| c.id) else {
+                            continue;
+                        };
+                        if (t - FIRST_CONN_TOKEN) % 2 == 1 {
+                            let why = Ready::Source {
+                                readable: event.is_readable()
+                                    || event.is_read_closed()
+                                    || event.is_error(),
+                                writable: event.is_writable(),
+                            };
+                            self.with_conn(id, now, |conn, _, env| conn.on_route_ready(why, env));
+                            continue;
+                        }
+                        if event.is_writable() {
+                            self.with_conn(id, now, |conn, _, env| conn.on_writable(env));
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.with_conn(id, now, |conn, buf, env| conn.on_readable(buf, env));
+                        }
+                    }
+                }
+            }
+            let mut runnable = std::mem::take(&mut self.runnable);
+            runnable.dedup();
+            for id in runnable.drain(..) {
+                self.with_conn(id, now, |conn, buf, env| conn.on_readable(buf, env));
+            }
+            if self.runnable.is_empty() {
+                self.runnable = runnable;
+            }
+            if now >= next_tick {
+                self.on_tick(now);
+                next_tick = now + tick;
+            }
+            if let Some(deadline) = self.shutdown_deadline
+                && (self.conns.is_empty() || now >= deadline)
+            {
+                self.close_all(now);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Accept every pending connection.
+    fn accept(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some_and(|until| now < until) {
+            return;
+        }
+        self.accept_paused_until = None;
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if self.conns.len() >= self.config.max_connections
+                        || self.handshaking >= self.config.max_handshakes
+                    {
+                        log::warn!("refusing {peer}: at the connection limit");
+                        refuse(stream);
+                        continue;
+                    }
+                    self.add_connection(stream, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_resource_exhaustion(&e) => {
+                    // The pending connections stay in the backlog; retry after a pause instead
+                    // of spinning on a listener that stays readable.
+                    log::warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+                Err(e) => log::debug!("accept: {e}"),
+            }
+        }
+    }
+
+    fn add_connection(&mut self, mut stream: TcpStream, now: Instant) {
+        if let Err(error) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay: {error}");
+        }
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(error) =
+            self.poll
+                .registry()
+                .register(&mut stream, socket_token(key), Interest::READABLE)
+        {
+            log::warn!("register: {error}");
+            return;
+        }
+        let id = ConnId {
+            key,
+            generation: self.next_generation,
+        };
+        self.next_generation += 1;
+        entry.insert(Conn::new(stream, id, now, &self.config));
+        self.handshaking += 1;
+    }
+
+    /// Run `f` on the connection `id` (if it still exists) with the loop's shared state, and
+    /// remove it if `f` says so.
+    fn with_conn(
+        &mut self,
+        id: ConnId,
+        now: Instant,
+        f: impl FnOnce(&mut Conn, &mut [u8], &mut Env<'_>) -> Verdict,
+    ) {
+        let Server {
+            poll,
+            conns,
+            config,
+            routes,
+            notify,
+            read_buf,
+            spare_out,
+            runnable,
+            handshaking,
+            ..
+        } = self;
+        let Some(conn) = conns.get_mut(id.key).filter(|c| c.id == id) else {
+            return;
+        };
+        // An idle connection owns no output buffer: it borrows the spare one while it works and
+        // gives it back if everything was written.
+        if conn.out.capacity() == 0 {
+            std::mem::swap(&mut conn.out, spare_out);
+        }
+        let mut env = Env {
+            registry: poll.registry(),
+            config,
+            routes,
+            notify,
+            now,
+            runnable,
+            handshaking,
+        };
+        let verdict = f(conn, read_buf, &mut env);
+        if verdict == Verdict::Remove {
+            conn.on_remove(&mut env);
+        }
+        if conn.out.is_empty() {
+            if conn.out.capacity() > spare_out.capacity() {
+                std::mem::swap(&mut conn.out, spare_out);
+            }
+            conn.out = Vec::new();
+            if spare_out.capacity() > SPARE_OUT_MAX {
+                *spare_out = Vec::new();
+            }
+        }
+        if verdict == Verdict::Remove {
+            conns.remove(id.key);
+        }
+    }
+
+    fn ids(&self) -> Vec<ConnId> {
+        self.conns.iter().map(|(_, c)| c.id).collect()
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some_and(|until| now >= until) {
+            self.accept(now);
+        }
+        for id in self.ids() {
+            self.with_conn(id, now, |conn, _, env| conn.on_tick(env));
+        }
+    }
+
+    /// A shutdown request: the first starts a graceful shutdown, a second one ends at once.
+    /// Returns whether to return from `run` now.
+    fn on_stop_request(&mut self, now: Instant) -> bool {
+        if self.shutdown_deadline.is_some() {
+            log::warn!("second stop request: exiting now");
+            self.close_all(now);
+            return true;
+        }
+        self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        for id in self.ids() {
+            self.with_conn(id, now, |conn, _, env| conn.on_shutdown(env));
+        }
+        self.conns.is_empty()
+    }
+
+    fn close_all(&mut self, now: Instant) {
+        for id in self.ids() {
+            self.with_conn(id, now, |_, _, _| Verdict::Remove);
+        }
+    }
+}
+
+/// Best effort: tell a refused client why, without waiting for it.
+fn refuse(stream: TcpStream) {
+    let _ = (&stream).write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+}
+
+fn is_resource_exhaustion(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}

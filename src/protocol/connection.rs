@@ -1,0 +1,548 @@
+//! The WebSocket connection state machine after the opening handshake, sans-IO.
+//!
+//! Bytes in: [`Connection::handle_bytes`] takes whatever the socket produced (any split, even in
+//! the middle of a header), unmasks payloads in place, reassembles fragments and returns at most
+//! one [`Event`] per call along with how much input it used. Bytes out: replies it owes the peer
+//! (a Pong for a Ping, a Close echo, the Close that fails the connection) and everything the
+//! application sends through [`Sender`] are appended to a caller's `Vec<u8>`, so several frames
+//! leave in one write.
+//!
+//! A message that arrives whole in one read is handed out as a slice of the caller's buffer,
+//! unmasked in place: no copy, no allocation. Only fragmented messages and frames split across
+//! reads are copied, into a buffer that grows with what actually arrived, never with what a
+//! header announced.
+
+use rand_chacha::ChaCha12Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use super::Role;
+use super::close::{CloseCode, CloseFrame, parse_close_payload, truncate_reason};
+use super::error::ProtocolError;
+use super::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, write_frame};
+use super::mask::apply_mask;
+use super::message::{Message, Reassembler};
+
+/// Size limits on what a peer may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest payload of a single frame.
+    pub max_frame_size: u64,
+    /// The largest message, counted as the bytes it took on the wire (payloads and headers).
+    pub max_message_size: u64,
+}
+
+impl Default for Limits {
+    /// 64 MiB each: Autobahn 9.x sends 16 MiB messages, some as 65,536 fragments whose headers
+    /// count too, and echo servers must pass it.
+    fn default() -> Self {
+        Limits {
+            max_frame_size: 64 << 20,
+            max_message_size: 64 << 20,
+        }
+    }
+}
+
+/// Something the peer did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text or binary message.
+    Message(Message<'a>),
+    /// A Ping; the Pong reply (§5.5.2) has already been written to `out`.
+    Ping(&'a [u8]),
+    /// A Pong, solicited or not (§5.5.3: "A response to an unsolicited Pong frame is not expected").
+    Pong(&'a [u8]),
+    /// The peer's Close. Unless this side had already sent one, the echo has been written to
+    /// `out` (§5.5.1). Nothing more will be read: the server now closes the TCP connection (§7.1.1).
+    Close(CloseFrame<'a>),
+}
+
+/// What [`Connection::handle_bytes`] did with its input.
+pub struct Received<'a> {
+    /// How many input bytes were used; call again with the rest.
+    pub consumed: usize,
+    /// The event, if one completed.
+    pub event: Option<Event<'a>>,
+    /// The sending half, usable while the event borrows the receiving half (an echo route
+    /// sends the message straight back).
+    pub tx: &'a mut Sender,
+}
+
+/// Where the closing handshake stands (§7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// This side sent a Close and waits for the peer's.
+    CloseSent,
+    /// The peer's Close was received (and answered), or the connection failed: nothing more is
+    /// read, and the TCP connection should be closed once `out` is flushed.
+    Closed,
+}
+
+/// One side of a WebSocket connection.
+pub struct Connection {
+    rx: Receiver,
+    tx: Sender,
+}
+
+impl Connection {
+    /// A server-side connection: expects masked frames, sends unmasked ones.
+    pub fn server(limits: Limits) -> Self {
+        Connection {
+            rx: Receiver::new(Role::Server, limits),
+            tx: Sender::server(),
+        }
+    }
+
+    /// A client-side connection: expects unmasked frames, masks what it sends with keys from a
+    /// ChaCha generator seeded with `mask_seed` (RFC 6455 §5.3: the key "MUST be derived from a
+    /// strong source of entropy"; pass 32 bytes from the operating system).
+    pub fn client(limits: Limits, mask_seed: [u8; 32]) -> Self {
+        Connection {
+            rx: Receiver::new(Role::Client, limits),
+            tx: Sender::client(mask_seed),
+        }
+    }
+
+    /// Feed bytes from the peer. `input` is mutable because payloads are unmasked in place.
+    ///
+    /// Returns how much of `input` was used and at most one event; the caller loops until all
+    /// input is used. Every byte is either consumed or part of the returned event's frame, so the
+    /// caller never keeps leftovers: a partial header is kept here (at most 13 bytes), partial
+    /// payloads go to the reassembly buffer.
+    ///
+    /// On a protocol violation the Close frame with the matching code (§7.4.1) is written to
+    /// `out`, the connection becomes [`State::Closed`], and the error says why (§7.1.7).
+    pub fn handle_bytes<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Received<'a>, ProtocolError> {
+        let Connection { rx, tx } = self;
+        let (consumed, event) = rx.receive(input, tx, out)?;
+        Ok(Received {
+            consumed,
+            event,
+            tx,
+        })
+    }
+
+    /// The sending half.
+    pub fn sender(&mut self) -> &mut Sender {
+        &mut self.tx
+    }
+
+    /// Start the closing handshake (§7.1.2). Reading goes on until the peer's Close arrives.
+    pub fn close(&mut self, code: CloseCode, reason: &str, out: &mut Vec<u8>) {
+        self.tx.send_close(Some(code), reason, out);
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        if self.rx.done {
+            State::Closed
+        } else if self.tx.close_sent {
+            State::CloseSent
+        } else {
+            State::Open
+        }
+    }
+
+    /// Heap bytes this connection holds (its reassembly buffer), for memory accounting.
+    pub fn buffered_capacity(&self) -> usize {
+        self.rx.message.buffered_capacity()
+    }
+}
+
+/// The payload of a frame whose header has been read.
+struct FrameInProgress {
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    remaining: u64,
+    /// Bytes of this frame's payload already read: the masking key's phase.
+    offset: usize,
+}
+
+/// What completed in a call to [`Receiver::receive`], without borrowing anything yet.
+enum Completed {
+    /// A single-frame message that was wholly in the input, now unmasked in place.
+    InPlace {
+        start: usize,
+        end: usize,
+        opcode: OpCode,
+    },
+    Reassembled,
+    Ping,
+    Pong,
+    Close,
+}
+
+/// The receiving half.
+struct Receiver {
+    role: Role,
+    limits: Limits,
+    header: [u8; MAX_HEADER_LEN],
+    header_len: u8,
+    frame: Option<FrameInProgress>,
+    message: Reassembler,
+    control: [u8; MAX_CONTROL_PAYLOAD],
+    control_len: u8,
+    /// The reassembled message was handed out and must be released before reading on.
+    release_message: bool,
+    /// A Close was received or the connection failed.
+    done: bool,
+}
+
+impl Receiver {
+    fn new(role: Role, limits: Limits) -> Self {
+        Receiver {
+            role,
+            limits,
+            header: [0; MAX_HEADER_LEN],
+            header_len: 0,
+            frame: None,
+            message: Reassembler::new(limits.max_message_size),
+            control: [0; MAX_CONTROL_PAYLOAD],
+            control_len: 0,
+            release_message: false,
+            done: false,
+        }
+    }
+
+    fn receive<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+        tx: &mut Sender,
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Event<'a>>), ProtocolError> {
+        if self.done {
+            // §1.4: after the closing handshake nothing more is read; the rest is discarded.
+            return Ok((input.len(), None));
+        }
+        if self.release_message {
+            self.message.release();
+            self.release_message = false;
+        }
+        let (consumed, completed) = match self.read_until_event(input, tx, out) {
+            Ok(read) => read,
+            Err(error) => return Err(fail(&mut self.done, tx, out, error)),
+        };
+        // Disjoint borrows: the event borrows the buffers, a late failure only touches `done`.
+        let Receiver {
+            message,
+            control,
+            control_len,
+            release_message,
+            done,
+            ..
+        } = self;
+        let control = &control[..*control_len as usize];
+        let event = match completed {
+            None => None,
+            Some(Completed::InPlace { start, end, opcode }) => {
+                let payload = &input[start..end];
+                Some(Event::Message(if opcode == OpCode::Text {
+                    // The one UTF-8 pass over a whole single-frame text message (§8.1).
+                    match std::str::from_utf8(payload) {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => return Err(fail(done, tx, out, ProtocolError::InvalidUtf8)),
+                    }
+                } else {
+                    Message::Binary(payload)
+                }))
+            }
+            Some(Completed::Reassembled) => {
+                *release_message = true;
+                match message.message() {
+                    Ok(message) => Some(Event::Message(message)),
+                    Err(error) => return Err(fail(done, tx, out, error)),
+                }
+            }
+            Some(Completed::Ping) => Some(Event::Ping(control)),
+            Some(Completed::Pong) => Some(Event::Pong(control)),
+            Some(Completed::Close) => match parse_close_payload(control) {
+                Ok(close) => Some(Event::Close(close)),
+                Err(error) => return Err(fail(done, tx, out, error)),
+            },
+        };
+        Ok((consumed, event))
+    }
+
+    fn read_until_event(
+        &mut self,
+        input: &mut [u8],
+        tx: &mut Sender,
+        out: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Completed>), ProtocolError> {
+        let mut pos = 0;
+        loop {
+            if self.frame.is_none() {
+                let Some((header, header_len)) = self.next_header(input, &mut pos)? else {
+                    return Ok((input.len(), None));
+                };
+                let opcode = self.start_frame(&header, header_len)?;
+                // The fast path: a whole unfragmented message is already in the input.
+                let available = (input.len() - pos) as u64;
+                if matches!(opcode, OpCode::Text | OpCode::Binary)
+                    && header.fin
+                    && header.payload_len <= available
+                {
+                    let start = pos;
+                    let end = pos + header.payload_len as usize;
+                    let payload = &mut input[start..end];
+                    if let Some(key) = header.mask {
+                        apply_mask(payload, key, 0);
+                    }
+                    return Ok((end, Some(Completed::InPlace { start, end, opcode })));
+                }
+                if !opcode.is_control() {
+                    self.message
+                        .begin_frame(opcode, header_len as u64 + header.payload_len);
+                }
+                self.frame = Some(FrameInProgress {
+                    opcode,
+                    fin: header.fin,
+                    mask: header.mask,
+                    remaining: header.payload_len,
+                    offset: 0,
+                });
+            }
+            if let Some(completed) = self.read_payload(input, &mut pos, tx, out)? {
+                return Ok((pos, Some(completed)));
+            }
+            if pos == input.len() {
+                return Ok((pos, None));
+            }
+        }
+    }
+
+    /// Decode the next header from the kept partial header and/or the input. `None` when the
+    /// input ran out first (its bytes are kept).
+    fn next_header(
+        &mut self,
+        input: &[u8],
+        pos: &mut usize,
+    ) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+        let have = self.header_len as usize;
+        if have == 0 {
+            return Ok(match FrameHeader::decode(&input[*pos..])? {
+                Some((header, len)) => {
+                    *pos += len;
+                    Some((header, len))
+                }
+                None => {
+                    // Shorter than the header it starts, so under MAX_HEADER_LEN bytes.
+                    let rest = &input[*pos..];
+                    self.header[..rest.len()].copy_from_slice(rest);
+                    self.header_len = rest.len() as u8;
+                    None
+                }
+            });
+        }
+        let take = (MAX_HEADER_LEN - have).min(input.len() - *pos);
+        self.header[have..have + take].copy_from_slice(&input[*pos..*pos + take]);
+        match FrameHeader::decode(&self.header[..have + take])? {
+            Some((header, len)) => {
+                // `have` bytes were not enough before, so the header ends in this input.
+                self.header_len = 0;
+                *pos += len - have;
+                Ok(Some((header, len)))
+            }
+            None => {
+                self.header_len = (have + take) as u8;
+                *pos += take;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Apply every rule a header must pass before its payload is read.
+    fn start_frame(
+        &mut self,
+        header: &FrameHeader,
+        header_len: usize,
+    ) -> Result<OpCode, ProtocolError> {
+        let opcode = header.check(self.role)?;
+        if header.payload_len > self.limits.max_frame_size {
+            return Err(ProtocolError::FrameTooLarge);
+        }
+        if opcode.is_control() {
+            self.control_len = 0;
+        } else {
+            self.message
+                .check_frame(opcode, header_len as u64 + header.payload_len)?;
+        }
+        Ok(opcode)
+    }
+
+    /// Read what the input holds of the current frame's payload; `Some` when the frame completed
+    /// an event.
+    fn read_payload(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+        tx: &mut Sender,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Completed>, ProtocolError> {
+        let Some(frame) = self.frame.as_mut() else {
+            return Ok(None);
+        };
+        let take = frame.remaining.min((input.len() - *pos) as u64) as usize;
+        let chunk = &mut input[*pos..*pos + take];
+        *pos += take;
+        if let Some(key) = frame.mask {
+            apply_mask(chunk, key, frame.offset);
+        }
+        frame.offset += take;
+        frame.remaining -= take as u64;
+        if frame.opcode.is_control() {
+            let at = self.control_len as usize;
+            self.control[at..at + take].copy_from_slice(chunk);
+            self.control_len += take as u8;
+        } else {
+            self.message.push(chunk)?;
+        }
+        if frame.remaining > 0 {
+            return Ok(None);
+        }
+        let (opcode, fin) = (frame.opcode, frame.fin);
+        self.frame = None;
+        let control = &self.control[..self.control_len as usize];
+        Ok(match opcode {
+            OpCode::Ping => {
+                tx.send_pong(control, out);
+                Some(Completed::Ping)
+            }
+            OpCode::Pong => Some(Completed::Pong),
+            OpCode::Close => {
+                // §5.5.1: validate, then echo the status code unless we already sent a Close.
+                let close = parse_close_payload(control)?;
+                self.done = true;
+                tx.send_close(close.code, "", out);
+                Some(Completed::Close)
+            }
+            _ if fin => {
+                self.message.complete()?;
+                Some(Completed::Reassembled)
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Fail the WebSocket connection (§7.1.7): send the Close with the error's code (unless a Close
+/// was already sent) and read nothing more.
+fn fail(
+    done: &mut bool,
+    tx: &mut Sender,
+    out: &mut Vec<u8>,
+    error: ProtocolError,
+) -> ProtocolError {
+    *done = true;
+    tx.send_close(Some(error.close_code()), &error.to_string(), out);
+    error
+}
+
+/// The sending half: writes frames into the caller's buffer.
+pub struct Sender {
+    role: Role,
+    close_sent: bool,
+    masks: Option<ChaCha12Rng>,
+}
+
+impl Sender {
+    fn server() -> Self {
+        Sender {
+            role: Role::Server,
+            close_sent: false,
+            masks: None,
+        }
+    }
+
+    fn client(seed: [u8; 32]) -> Self {
+        Sender {
+            role: Role::Client,
+            close_sent: false,
+            masks: Some(ChaCha12Rng::from_seed(seed)),
+        }
+    }
+
+    /// Send a text message as one frame. Returns false (and sends nothing) after a Close was
+    /// sent (§5.5.1: "the endpoint MUST NOT send any more data frames").
+    pub fn send_text(&mut self, text: &str, out: &mut Vec<u8>) -> bool {
+        self.send_frame(true, OpCode::Text, text.as_bytes(), out)
+    }
+
+    /// Send a binary message as one frame (see [`Sender::send_text`]).
+    pub fn send_binary(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        self.send_frame(true, OpCode::Binary, data, out)
+    }
+
+    /// Send a message of the given type as one frame.
+    pub fn send_message(&mut self, message: Message<'_>, out: &mut Vec<u8>) -> bool {
+        self.send_frame(true, message.opcode(), message.as_bytes(), out)
+    }
+
+    /// Send a Ping (payload cut to 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8], out: &mut Vec<u8>) -> bool {
+        let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
+        !self.close_sent && self.write_frame(true, OpCode::Ping, payload, out)
+    }
+
+    /// Send a Pong with the Ping's payload (§5.5.3: "MUST have identical Application data").
+    pub fn send_pong(&mut self, payload: &[u8], out: &mut Vec<u8>) -> bool {
+        !self.close_sent && self.write_frame(true, OpCode::Pong, payload, out)
+    }
+
+    /// Send any frame: a fragment of a message being streamed, or a message at once.
+    pub fn send_frame(
+        &mut self,
+        fin: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        !self.close_sent && self.write_frame(fin, opcode, payload, out)
+    }
+
+    /// Send a Close frame, once (§5.5.1). `None` sends an empty body. Codes that must never be on
+    /// the wire (1005, 1006, 1015) are replaced by an empty body; the reason is cut to fit.
+    pub fn send_close(&mut self, code: Option<CloseCode>, reason: &str, out: &mut Vec<u8>) -> bool {
+        if self.close_sent {
+            return false;
+        }
+        self.close_sent = true;
+        let mut body = [0u8; MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            Some(code) if code.is_allowed_on_wire() => {
+                let reason = truncate_reason(reason);
+                body[..2].copy_from_slice(&code.0.to_be_bytes());
+                body[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+                2 + reason.len()
+            }
+            _ => 0,
+        };
+        self.write_frame(true, OpCode::Close, &body[..len], out)
+    }
+
+    /// Whether this side has sent its Close.
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    fn write_frame(
+        &mut self,
+        fin: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mask = match (self.role, self.masks.as_mut()) {
+            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
+            _ => None,
+        };
+        write_frame(out, fin, opcode, mask, payload);
+        true
+    }
+}

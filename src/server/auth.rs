@@ -1,0 +1,221 @@
+//! Who may connect: the server token, and the Host and Origin checks that stop DNS rebinding
+//! and cross-site WebSocket hijacking.
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::protocol::handshake::HandshakeError;
+
+/// A fresh random token: 32 bytes from the operating system, URL-safe base64.
+pub fn generate_token() -> io::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Compare two byte strings in time that depends only on their lengths (the token's length is
+/// not a secret; its bytes are).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// The server's access policy, shared by the server and the routes.
+#[derive(Debug, Default)]
+pub struct Policy {
+    token: Option<String>,
+    allowed_hosts: Vec<String>,
+    allowed_origins: Vec<String>,
+    failures: AtomicU64,
+}
+
+impl Policy {
+    /// A policy with a token (`None`: `--no-auth`) and the extra hosts and origins allowed.
+    pub fn new(
+        token: Option<String>,
+        allowed_hosts: Vec<String>,
+        allowed_origins: Vec<String>,
+    ) -> Self {
+        Policy {
+            token,
+            allowed_hosts: allowed_hosts
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            allowed_origins: allowed_origins
+                .into_iter()
+                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether routes that need the token must ask for it.
+    pub fn auth_required(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Whether `candidate` is the server's token (always true with auth off). Compared in
+    /// constant time; failures are counted.
+    pub fn token_matches(&self, candidate: &str) -> bool {
+        match &self.token {
+            None => true,
+            Some(token) => {
+                let ok = constant_time_eq(token.as_bytes(), candidate.as_bytes());
+                if !ok {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                }
+                ok
+            }
+        }
+    }
+
+    /// Whether an `Authorization: Bearer <token>` header carries the token (false with no
+    /// header, and false with auth off, where it is not needed).
+    pub fn bearer_matches(&self, authorization: Option<&str>) -> bool {
+        let Some(value) = authorization else {
+            return false;
+        };
+        let Some((scheme, credentials)) = value.split_once(' ') else {
+            return false;
+        };
+        self.token.is_some()
+            && scheme.eq_ignore_ascii_case("bearer")
+            && self.token_matches(credentials.trim())
+    }
+
+    /// How many wrong tokens were presented since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// `Host` must name this server: an IP literal (a DNS rebinding attack needs a name),
+    /// `localhost`, or a name given with `--allow-host`.
+    pub fn check_host(&self, host: &str) -> Result<(), HandshakeError> {
+        let name = strip_port(host).to_ascii_lowercase();
+        let literal = name.trim_start_matches('[').trim_end_matches(']');
+        if literal.parse::<IpAddr>().is_ok()
+            || name == "localhost"
+            || name.ends_with(".localhost")
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|h| h == &name || h == &host.to_ascii_lowercase())
+        {
+            Ok(())
+        } else {
+            Err(HandshakeError::Forbidden(
+                "Host is not one this server answers to",
+            ))
+        }
+    }
+
+    /// A browser's `Origin` must be the server's own (`http://` or `https://` followed by the
+    /// request's Host) or one given with `--allow-origin`. Requests without Origin come from
+    /// programs, not pages, and are not subject to this check.
+    pub fn check_origin(&self, origin: Option<&str>, host: &str) -> Result<(), HandshakeError> {
+        let Some(origin) = origin else {
+            return Ok(());
+        };
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        let host = host.to_ascii_lowercase();
+        let same = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|rest| rest == host);
+        if same || self.allowed_origins.iter().any(|o| o == &origin) {
+            Ok(())
+        } else {
+            Err(HandshakeError::Forbidden("cross-origin request refused"))
+        }
+    }
+}
+
+/// `host:port`, `[v6]:port` or `host` → the host part.
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map_or(host, |(v6, _)| v6);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => {
+            name
+        }
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_compare_exactly() {
+        let a = generate_token().unwrap();
+        let b = generate_token().unwrap();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert!(constant_time_eq(a.as_bytes(), a.clone().as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), b.as_bytes()));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn bearer_header() {
+        let p = Policy::new(Some("s3cret".into()), vec![], vec![]);
+        assert!(p.bearer_matches(Some("Bearer s3cret")));
+        assert!(p.bearer_matches(Some("bearer s3cret")));
+        assert!(!p.bearer_matches(Some("Bearer nope")));
+        assert!(!p.bearer_matches(Some("Basic s3cret")));
+        assert!(!p.bearer_matches(None));
+        assert_eq!(p.failures(), 1);
+        assert!(!Policy::new(None, vec![], vec![]).bearer_matches(Some("Bearer x")));
+    }
+
+    #[test]
+    fn hosts() {
+        let p = Policy::new(None, vec!["example.org".into()], vec![]);
+        for ok in [
+            "127.0.0.1:6455",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:80",
+            "10.0.0.2",
+            "example.org:443",
+        ] {
+            assert_eq!(p.check_host(ok), Ok(()), "{ok}");
+        }
+        for bad in ["evil.com", "evil.com:6455", "127.0.0.1.evil.com"] {
+            assert!(p.check_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let p = Policy::new(None, vec![], vec!["https://app.example.org".into()]);
+        assert_eq!(p.check_origin(None, "127.0.0.1:6455"), Ok(()));
+        assert_eq!(
+            p.check_origin(Some("http://127.0.0.1:6455"), "127.0.0.1:6455"),
+            Ok(())
+        );
+        assert_eq!(
+            p.check_origin(Some("https://app.example.org/"), "127.0.0.1:6455"),
+            Ok(())
+        );
+        assert!(
+            p.check_origin(Some("http://evil.com"), "127.0.0.1:6455")
+                .is_err()
+        );
+        assert!(
+            p.check_origin(Some("http://127.0.0.1:9999"), "127.0.0.1:6455")
+                .is_err()
+        );
+        assert!(p.check_origin(Some("null"), "127.0.0.1:6455").is_err());
+    }
+}

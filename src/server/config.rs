@@ -1,0 +1,79 @@
+//! Everything the server can be told, with defaults for a server on the open internet.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::protocol::Limits;
+use crate::protocol::handshake::HeadLimits;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Frame and message size limits.
+    pub limits: Limits,
+    /// Request head limits.
+    pub head_limits: HeadLimits,
+    /// Upgraded and handshaking connections together; more are refused at accept.
+    pub max_connections: usize,
+    /// Connections still in their opening handshake; more are refused at accept.
+    pub max_handshakes: usize,
+    /// How long a client has to send its whole request head.
+    pub handshake_timeout: Duration,
+    /// A Ping is sent after this long without hearing from the peer.
+    pub ping_interval: Duration,
+    /// A connection that has sent nothing at all (Pongs included) for this long is closed.
+    pub idle_timeout: Duration,
+    /// A connection whose unsent output has not moved for this long is closed.
+    pub write_timeout: Duration,
+    /// How long to wait for the peer's Close after sending ours, and for its FIN after that.
+    pub close_timeout: Duration,
+    /// How long a graceful shutdown may take before connections are dropped.
+    pub shutdown_timeout: Duration,
+    /// Stop reading a connection whose unsent output is above this many bytes...
+    pub high_water: usize,
+    /// ...and resume when it is below this many.
+    pub low_water: usize,
+    /// Bytes read from one connection before the loop turns to others.
+    pub read_budget: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6455)),
+            limits: Limits::default(),
+            head_limits: HeadLimits::default(),
+            max_connections: 100_000,
+            max_handshakes: 1_000,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            write_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            high_water: 1 << 20,
+            low_water: 256 << 10,
+            read_budget: 1 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// How often timers are checked: a quarter of the shortest timeout, between 20 ms and 1 s.
+    pub fn tick(&self) -> Duration {
+        [
+            self.handshake_timeout,
+            self.ping_interval,
+            self.idle_timeout,
+            self.write_timeout,
+            self.close_timeout,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(Duration::from_secs(1))
+        .div_f64(4.0)
+        .clamp(Duration::from_millis(20), Duration::from_secs(1))
+    }
+}
