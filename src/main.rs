@@ -1,6 +1,8 @@
 //! The `wsbridge` command: parse arguments, build the server, run it.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use wsbridge::cli::{parse_seconds, parse_size};
 use wsbridge::protocol::Limits;
+use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
 use wsbridge::server::auth::{Policy, generate_token};
 use wsbridge::server::{Config, Routes, Server};
 
@@ -75,6 +78,19 @@ struct ServeArgs {
     /// Seconds a graceful shutdown (SIGTERM, SIGINT) may take.
     #[arg(long, value_parser = parse_seconds, default_value = "10")]
     shutdown_timeout: Duration,
+    /// The program every terminal runs (default: $SHELL, else /bin/sh); its arguments go after `--`.
+    /// Clients never choose what runs.
+    #[arg(long, value_name = "PROGRAM")]
+    shell: Option<OsString>,
+    /// Working directory of the terminal's program (default: the server's).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Terminals only show output: what clients type is dropped.
+    #[arg(long)]
+    read_only_tty: bool,
+    /// Arguments for the terminal's program: `wsbridge serve --shell bash -- -l`.
+    #[arg(last = true, value_name = "ARGS")]
+    shell_args: Vec<OsString>,
 }
 
 fn main() -> ExitCode {
@@ -127,7 +143,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         args.allow_host,
         args.allow_origin,
     ));
-    let routes = Routes::echo_only(policy);
+    let tty = terminal_config(
+        &args.shell,
+        args.shell_args,
+        args.cwd,
+        args.read_only_tty,
+        &policy,
+    )?;
+    let mut routes = Routes::echo_only(policy);
+    routes.tty = Some(Box::new(TtyFactory::new(
+        tty,
+        config.high_water,
+        config.low_water,
+    )));
+    routes.pages = Box::new(TerminalPages);
+    let shutdown_timeout = config.shutdown_timeout;
     let mut server = Server::bind(config, routes)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     server
@@ -144,5 +174,39 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         (Some(token), true) => println!("open http://{addr}/?token={token}"),
         _ => println!("open http://{addr}/"),
     }
-    server.run().map_err(|e| format!("event loop: {e}"))
+    let result = server.run().map_err(|e| format!("event loop: {e}"));
+    // Terminals were hung up when their connections closed: wait for their programs to go.
+    if !tty::reaper::wait_idle(shutdown_timeout) {
+        log::warn!("some terminal programs were still running at exit");
+    }
+    result
+}
+
+/// The terminal route's settings from the command line; the program is checked now so a typo fails
+/// at start, not at the first connection.
+fn terminal_config(
+    shell: &Option<OsString>,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    read_only: bool,
+    policy: &Arc<Policy>,
+) -> Result<tty::Config, String> {
+    let program = shell
+        .clone()
+        .or_else(|| std::env::var_os("SHELL").filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "/bin/sh".into());
+    let path = std::env::var_os("PATH");
+    tty::sys::resolve_program(&program, path.as_deref())
+        .map_err(|e| format!("--shell {}: {e}", program.to_string_lossy()))?;
+    if let Some(dir) = &cwd
+        && !dir.is_dir()
+    {
+        return Err(format!("--cwd {}: not a directory", dir.display()));
+    }
+    let mut command = tty::sys::Command::new(program);
+    command.args = args;
+    command.cwd = cwd;
+    let mut config = tty::Config::new(command, tty::Auth::Policy(policy.clone()));
+    config.read_only = read_only;
+    Ok(config)
 }

@@ -1,8 +1,10 @@
 //! Ends and reaps the children of closed terminal sessions, off the event loop.
 //!
-//! A session whose client went away hands its child here ([`hang_up`]): the process group gets
-//! `SIGHUP` at once, `SIGKILL` when the grace period ends, and the child is reaped with a
-//! non-blocking `waitpid` (only our own pids: never `waitpid(-1)`, which would steal other children).
+//! A session whose client went away hands its child here ([`hang_up`]): its process group and every
+//! other process of its session (a shell's background jobs have their own groups) get `SIGHUP` at
+//! once and `SIGKILL` when the grace period ends; the child is reaped with a non-blocking `waitpid`
+//! (only our own pids: never `waitpid(-1)`, which would steal other children). The session's other
+//! members are not our children: init reaps them.
 //! One lazily started thread polls while there is work and sleeps on a condition variable otherwise.
 //!
 //! It also serves as the exit watcher on kernels without `pidfd_open` ([`watch`]): it then peeks with
@@ -16,16 +18,20 @@ use super::sys::{self, Child, Signal};
 
 /// How often the thread looks at its children while it has any.
 const POLL: Duration = Duration::from_millis(10);
+/// How often it looks in `/proc` for what is left of a session whose leader is reaped.
+const SCAN: Duration = Duration::from_millis(100);
 
 /// Wakes a session (in the server: `Notifier::notify`, which calls the route's `on_ready`).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 enum Job {
-    /// A hung-up child to kill at `kill_at` if still alive, and to reap.
+    /// A hung-up child (and its session) to kill at `kill_at` if still alive, and to reap.
     Doomed {
         child: Child,
         kill_at: Instant,
         killed: bool,
+        /// When the session was last looked for other live members (after the child was reaped).
+        last_scan: Option<Instant>,
     },
     /// A live session's child to watch for exit (no pidfd): wake the session, do not reap.
     Watch { pid: libc::pid_t, waker: Waker },
@@ -60,20 +66,25 @@ fn lock(r: &Reaper) -> MutexGuard<'_, Vec<Job>> {
     r.jobs.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Hangs up `child`'s process group now (`SIGHUP`), kills it (`SIGKILL`) after `grace` if it is still
-/// alive, and reaps it. Returns at once.
+/// Hangs up `child`'s process group and session now (`SIGHUP`), kills them (`SIGKILL`) after `grace`
+/// if anything is still alive, and reaps the child. Also for a child already reaped: what it left
+/// running in its session goes too. Returns at once.
 pub fn hang_up(mut child: Child, grace: Duration) {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return;
-    }
-    if let Err(e) = child.signal_group(Signal::Hangup) {
+    let reaped = matches!(child.try_wait(), Ok(Some(_)));
+    if !reaped && let Err(e) = child.signal_group(Signal::Hangup) {
         log::warn!("tty: SIGHUP to process group {}: {e}", child.pid());
+    }
+    // The session id is the leader's pid; while any member lives, the kernel does not reuse it.
+    let others = sys::signal_session(child.pid(), Signal::Hangup);
+    if reaped && others == 0 {
+        return;
     }
     let r = reaper();
     lock(r).push(Job::Doomed {
         child,
         kill_at: Instant::now() + grace,
         killed: false,
+        last_scan: None,
     });
     r.work.notify_one();
 }
@@ -151,23 +162,34 @@ fn run(r: &'static Reaper) {
                 child,
                 kill_at,
                 killed,
-            } => match child.try_wait() {
-                Ok(Some(_)) => false,
-                Ok(None) => {
-                    if !*killed && now >= *kill_at {
-                        *killed = true;
-                        if let Err(e) = child.signal_group(Signal::Kill) {
-                            log::warn!("tty: SIGKILL to process group {}: {e}", child.pid());
-                        }
+                last_scan,
+            } => {
+                let reaped = match child.try_wait() {
+                    Ok(status) => status.is_some(),
+                    Err(e) => {
+                        // ECHILD: someone else reaped it.
+                        log::warn!("tty: waitpid({}): {e}", child.pid());
+                        true
                     }
+                };
+                if !*killed && now >= *kill_at {
+                    *killed = true;
+                    if !reaped && let Err(e) = child.signal_group(Signal::Kill) {
+                        log::warn!("tty: SIGKILL to process group {}: {e}", child.pid());
+                    }
+                    sys::signal_session(child.pid(), Signal::Kill);
+                }
+                if !reaped {
+                    true
+                } else if *killed {
+                    false
+                } else if last_scan.is_none_or(|t| now - t >= SCAN) {
+                    *last_scan = Some(now);
+                    !sys::session_members(child.pid()).is_empty()
+                } else {
                     true
                 }
-                Err(e) => {
-                    // ECHILD: someone else reaped it; nothing more to do.
-                    log::warn!("tty: waitpid({}): {e}", child.pid());
-                    false
-                }
-            },
+            }
             Job::Watch { pid, waker } => match sys::has_exited(*pid) {
                 Ok(false) => true,
                 Ok(true) | Err(_) => {

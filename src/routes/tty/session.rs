@@ -28,6 +28,7 @@ use std::time::Duration;
 use super::proto::{self, ClientMessage, DecodeError, ServerMessage};
 use super::reaper::{self, Waker};
 use super::sys::{self, Child, Command, Pty, PtyRead};
+use crate::server::auth::{Policy, constant_time_eq};
 
 /// Close codes the session sends (RFC 6455 §7.4.1).
 pub mod close_code {
@@ -48,6 +49,8 @@ pub enum Auth {
     Disabled,
     /// The first message's `AuthToken` must equal this token (compared in constant time).
     Token(String),
+    /// The server's policy decides (its token, or none with `--no-auth`); failures are counted there.
+    Policy(Arc<Policy>),
 }
 
 impl std::fmt::Debug for Auth {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for Auth {
         match self {
             Auth::Disabled => write!(f, "Disabled"),
             Auth::Token(_) => write!(f, "Token(<redacted>)"),
+            Auth::Policy(p) => write!(f, "Policy(auth required: {})", p.auth_required()),
         }
     }
 }
@@ -67,8 +71,10 @@ pub struct Limits {
     pub chunk: usize,
     /// Stop reading the PTY when the connection has this many unsent bytes.
     pub high_water: usize,
-    /// Resume reading once unsent bytes are at or below this. The server must call
-    /// [`Session::handle_ready`] when its unsent output drains to this level or lower.
+    /// Resume reading once unsent bytes are at or below this, or when
+    /// [`Session::handle_drained`] is called. The server must call the latter when output that
+    /// passed `high_water` drained: in wsbridge, `high_water` is set above the server's own mark,
+    /// so the server has paused and calls `Ready::OutputDrained`.
     pub low_water: usize,
     /// Input kept for the PTY beyond which [`Session::wants_input`] is false.
     pub max_pending_input: usize,
@@ -275,7 +281,14 @@ impl Session {
                 Auth::Token(expected) => init
                     .auth_token
                     .as_deref()
-                    .is_some_and(|given| token_matches(expected, given)),
+                    .is_some_and(|given| constant_time_eq(expected.as_bytes(), given.as_bytes())),
+                Auth::Policy(policy) => {
+                    !policy.auth_required()
+                        || init
+                            .auth_token
+                            .as_deref()
+                            .is_some_and(|given| policy.token_matches(given))
+                }
             };
         if !authorised {
             self.fail(tx, close_code::POLICY_VIOLATION, "authentication failed");
@@ -338,8 +351,17 @@ impl Session {
         Outcome::Spawned
     }
 
-    /// A source was ready, the session was woken, or the connection's output drained.
+    /// A source was ready, or the session was woken.
     pub fn handle_ready(&mut self, tx: &mut dyn Transport) -> Outcome {
+        self.pump(tx)
+    }
+
+    /// The connection's unsent output drained (the server's low-water mark): reading the PTY
+    /// resumes whatever `low_water` says.
+    pub fn handle_drained(&mut self, tx: &mut dyn Transport) -> Outcome {
+        if let State::Running(r) = &mut self.state {
+            r.throttled = false;
+        }
         self.pump(tx)
     }
 
@@ -473,17 +495,6 @@ impl Drop for Session {
     }
 }
 
-/// Compares a token in time that does not depend on where the first difference is.
-fn token_matches(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, &x) in a.iter().enumerate() {
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    std::hint::black_box(diff) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,16 +502,6 @@ mod tests {
     use mio::unix::SourceFd;
     use mio::{Events, Interest, Poll, Token};
     use std::time::Instant;
-
-    #[test]
-    fn constant_time_compare() {
-        assert!(token_matches("abc", "abc"));
-        assert!(!token_matches("abc", "abd"));
-        assert!(!token_matches("abc", "ab"));
-        assert!(!token_matches("abc", "abcd"));
-        assert!(!token_matches("abc", ""));
-        assert!(token_matches("", ""));
-    }
 
     /// The connection as the session sees it: frames queued, and a client that reads them or not.
     #[derive(Default)]

@@ -368,6 +368,54 @@ impl Child {
     }
 }
 
+/// Pids of the processes in session `sid` (background jobs of a shell that was its leader live in
+/// their own process groups, but stay in its session unless they call `setsid`). Read from `/proc`.
+pub fn session_members(sid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut members = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp session ...": comm may hold anything, so split after the last ')'.
+        let session = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(3))
+            .and_then(|s| s.parse::<u32>().ok());
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        if session == Some(sid) && !zombie {
+            members.push(pid);
+        }
+    }
+    members
+}
+
+/// Sends `sig` to every live process of session `sid`; returns how many were signalled.
+pub fn signal_session(sid: u32, sig: Signal) -> usize {
+    let mut sent = 0;
+    for pid in session_members(sid) {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            continue;
+        };
+        // SAFETY: kill takes plain integers.
+        if cvt(unsafe { libc::kill(pid, sig.raw()) }).is_ok() {
+            sent += 1;
+        }
+    }
+    sent
+}
+
 /// `waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)`: has this child exited (not reaping it)?
 pub fn has_exited(pid: libc::pid_t) -> io::Result<bool> {
     // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
@@ -782,6 +830,46 @@ mod tests {
         // The slave is gone with the child: the master reads EIO.
         assert_eq!(read_until(&pty, "never", Duration::from_secs(5)), "");
         assert_eq!(pty.read(&mut [0u8; 16]).unwrap(), PtyRead::Closed);
+    }
+
+    #[test]
+    fn background_jobs_are_found_in_the_session() {
+        // An interactive shell puts `sleep &` in its own process group, but the same session.
+        let (pty, mut child) = spawn(&Command::new("sh").arg("-i"), WinSize::default()).unwrap();
+        pty.write(b"sleep 1000 & echo BG=$!:\r").unwrap();
+        let out = read_until(&pty, ":\r\n", Duration::from_secs(10));
+        let out = read_until_more(&pty, out, |o| o.matches(':').count() >= 2);
+        let job: u32 = out
+            .rsplit("BG=")
+            .next()
+            .and_then(|s| s.split(':').next())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{out:?}"));
+        let members = session_members(child.pid());
+        assert!(
+            members.contains(&child.pid()) && members.contains(&job),
+            "{members:?} {job}"
+        );
+        assert_eq!(signal_session(child.pid(), Signal::Kill), 2);
+        assert_eq!(wait(&mut child), ExitStatus::Signaled(libc::SIGKILL));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !session_members(child.pid()).is_empty() {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn read_until_more(pty: &Pty, mut out: String, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 4096];
+        while !done(&out) && Instant::now() < deadline {
+            match pty.read(&mut buf).unwrap() {
+                PtyRead::Data(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+                PtyRead::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+                PtyRead::Closed => break,
+            }
+        }
+        out
     }
 
     #[test]
