@@ -4,15 +4,20 @@
 #
 #   scripts/autobahn.sh [OUTDIR]          default OUTDIR: target/autobahn/server
 #
-# Environment: KOSOKU_ARGS adds arguments (e.g. "-i 6.*" to run one group).
+# Environment: KOSOKU_ARGS adds arguments (e.g. "-i 6.*" to run one group); WSBRIDGE_BIN names
+# an already built release binary (CI passes the one `cargo test --release` built, which a plain
+# `cargo build` would compile again with the features resolved without dev-dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/autobahn/server}
 scripts/venv.sh >/dev/null
-cargo build --release --quiet --bin wsbridge
+if [ -z "${WSBRIDGE_BIN:-}" ]; then
+  cargo build --release --quiet --bin wsbridge
+  WSBRIDGE_BIN=target/release/wsbridge
+fi
 rm -rf "$out" && mkdir -p "$out"
 log=$out/server.log
-target/release/wsbridge serve --listen 127.0.0.1:0 --no-auth >"$out/server.out" 2>"$log" &
+"$WSBRIDGE_BIN" serve --listen 127.0.0.1:0 --no-auth >"$out/server.out" 2>"$log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

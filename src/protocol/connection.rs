@@ -448,7 +448,8 @@ fn fail(
 pub struct Sender {
     role: Role,
     close_sent: bool,
-    masks: Option<ChaCha12Rng>,
+    /// Boxed: only clients have one, and it is larger than the rest of the connection.
+    masks: Option<Box<ChaCha12Rng>>,
 }
 
 impl Sender {
@@ -464,7 +465,7 @@ impl Sender {
         Sender {
             role: Role::Client,
             close_sent: false,
-            masks: Some(ChaCha12Rng::from_seed(seed)),
+            masks: Some(Box::new(ChaCha12Rng::from_seed(seed))),
         }
     }
 

@@ -44,15 +44,18 @@ enum Phase {
     /// Waiting for the request head; bytes of a head that came in pieces.
     Handshake { buf: Vec<u8> },
     /// Upgraded: the protocol state machine and the route behind it.
-    Open {
-        ws: Connection,
-        route: Box<dyn Route>,
-        notifier: Notifier,
-    },
+    Open(Box<Upgraded>),
     /// The last bytes are queued (an HTTP response, a Close): flush, send FIN, then read and
     /// discard until the peer's FIN, so our last bytes are not destroyed by a reset (a close
     /// with unread input sends RST).
     Closing { write_shut: bool },
+}
+
+/// The state of an upgraded connection.
+struct Upgraded {
+    ws: Connection,
+    route: Box<dyn Route>,
+    notifier: Notifier,
 }
 
 /// A connection in the table.
@@ -110,7 +113,7 @@ impl Conn {
     /// Whether reading is held back: by output pressure or by the route.
     fn input_paused(&self) -> bool {
         match &self.phase {
-            Phase::Open { route, .. } => self.output_paused || !route.wants_input(),
+            Phase::Open(up) => self.output_paused || !up.route.wants_input(),
             _ => false,
         }
     }
@@ -171,7 +174,7 @@ impl Conn {
     fn on_bytes(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
         match self.phase {
             Phase::Handshake { .. } => self.on_handshake_bytes(bytes, env),
-            Phase::Open { .. } => self.on_frames(bytes, env),
+            Phase::Open(_) => self.on_frames(bytes, env),
             // Lingering: input is read only to reach the FIN.
             Phase::Closing { .. } => {}
         }
@@ -180,7 +183,7 @@ impl Conn {
     fn on_eof(&mut self, env: &mut Env<'_>) -> Verdict {
         match self.phase {
             Phase::Handshake { .. } => return Verdict::Remove,
-            Phase::Open { .. } => {
+            Phase::Open(_) => {
                 log::debug!(
                     "conn {}: peer closed TCP without a Close frame",
                     self.id.key
@@ -304,11 +307,11 @@ impl Conn {
             self.id.key,
             protocol.unwrap_or("-")
         );
-        self.phase = Phase::Open {
+        self.phase = Phase::Open(Box::new(Upgraded {
             ws: Connection::server(env.config.limits),
             route,
             notifier,
-        };
+        }));
         self.deadline = None;
         self.last_ping = env.now;
         self.call_route(env, |route, cx| route.on_open(cx));
@@ -318,14 +321,14 @@ impl Conn {
     /// Frames from the peer, handed to the route one event at a time.
     fn on_frames(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
         let Conn { phase, out, id, .. } = self;
-        let Phase::Open {
+        let Phase::Open(up) = phase else {
+            return;
+        };
+        let Upgraded {
             ws,
             route,
             notifier,
-        } = phase
-        else {
-            return;
-        };
+        } = up.as_mut();
         let mut pos = 0;
         while pos < bytes.len() {
             match ws.handle_bytes(&mut bytes[pos..], out) {
@@ -363,12 +366,12 @@ impl Conn {
         f: impl FnOnce(&mut dyn Route, &mut RouteContext<'_>),
     ) {
         let Conn { phase, out, id, .. } = self;
-        if let Phase::Open {
-            ws,
-            route,
-            notifier,
-        } = phase
-        {
+        if let Phase::Open(up) = phase {
+            let Upgraded {
+                ws,
+                route,
+                notifier,
+            } = up.as_mut();
             let mut cx = RouteContext {
                 tx: ws.sender(),
                 out,
@@ -385,10 +388,10 @@ impl Conn {
 
     /// After the protocol or the route acted: follow the closing handshake.
     fn after_route(&mut self, env: &mut Env<'_>) {
-        let Phase::Open { ws, .. } = &self.phase else {
+        let Phase::Open(up) = &self.phase else {
             return;
         };
-        match ws.state() {
+        match up.ws.state() {
             State::Open => {}
             State::CloseSent => {
                 if self.deadline.is_none() {
@@ -403,7 +406,7 @@ impl Conn {
 
     /// Leave the upgraded phase: the route releases everything, then linger.
     fn begin_closing(&mut self, env: &mut Env<'_>) {
-        if let Phase::Open { .. } = self.phase {
+        if let Phase::Open(_) = self.phase {
             self.finish_route(env);
         }
         self.linger(env);
@@ -411,12 +414,12 @@ impl Conn {
 
     fn finish_route(&mut self, env: &mut Env<'_>) {
         let Conn { phase, out, id, .. } = self;
-        if let Phase::Open {
-            ws,
-            route,
-            notifier,
-        } = phase
-        {
+        if let Phase::Open(up) = phase {
+            let Upgraded {
+                ws,
+                route,
+                notifier,
+            } = up.as_mut();
             let mut cx = RouteContext {
                 tx: ws.sender(),
                 out,
@@ -540,7 +543,8 @@ impl Conn {
                     return Verdict::Remove;
                 }
             }
-            Phase::Open { ws, .. } => {
+            Phase::Open(up) => {
+                let ws = &mut up.ws;
                 if !self.out.is_empty() && now - self.last_write_progress >= config.write_timeout {
                     log::info!(
                         "conn {}: closed, no write progress for {:?}",
@@ -576,8 +580,9 @@ impl Conn {
     pub fn on_shutdown(&mut self, env: &mut Env<'_>) -> Verdict {
         match &mut self.phase {
             Phase::Handshake { .. } => Verdict::Remove,
-            Phase::Open { ws, .. } => {
-                ws.close(CloseCode::GOING_AWAY, "server shutting down", &mut self.out);
+            Phase::Open(up) => {
+                up.ws
+                    .close(CloseCode::GOING_AWAY, "server shutting down", &mut self.out);
                 self.deadline =
                     Some(env.now + env.config.close_timeout.min(env.config.shutdown_timeout));
                 self.after_route(env);

@@ -27,7 +27,7 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
         // SAFETY: setrlimit reads the rlimit we pass by valid pointer.
         check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) })?;
     }
-    Ok(limit.rlim_cur as u64)
+    Ok(limit.rlim_cur)
 }
 
 /// The write end of the signal pipe, for the handler. -1 when not installed.
