@@ -42,6 +42,7 @@ term.open(document.getElementById('terminal'));
 let socket = null;
 let generation = 0; // ignores late callbacks from a previous connection
 let ended = false;
+let initSent = false; // the init message must be the first one: no resize before it
 let written = 0;
 let pending = 0;
 let paused = false;
@@ -70,6 +71,7 @@ function sendBytes(command, bytes) {
 }
 
 function sendSize() {
+  if (!initSent) return;
   sendCommand(RESIZE, JSON.stringify({ columns: term.cols, rows: term.rows }));
 }
 
@@ -170,6 +172,7 @@ function describeClose(event) {
 function connect() {
   generation++;
   ended = false;
+  initSent = false;
   written = 0;
   pending = 0;
   paused = false;
@@ -184,6 +187,7 @@ function connect() {
     fit();
     // The program starts at the size sent in this first message.
     send(encoder.encode(JSON.stringify({ AuthToken: token, columns: term.cols, rows: term.rows })));
+    initSent = true;
     // The size once layout and fonts have settled (the first fit may have been early).
     requestAnimationFrame(() => {
       fit();
