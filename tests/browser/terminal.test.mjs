@@ -8,9 +8,10 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const bin =
-  process.env.WSBRIDGE_BIN ??
-  ['target/release/wsbridge', 'target/debug/wsbridge'].map(p => path.join(root, p)).find(existsSync);
+// A relative WSBRIDGE_BIN is relative to the repository root (run.sh runs from tests/browser).
+const bin = process.env.WSBRIDGE_BIN
+  ? path.resolve(root, process.env.WSBRIDGE_BIN)
+  : ['target/release/wsbridge', 'target/debug/wsbridge'].map(p => path.join(root, p)).find(existsSync);
 const token = randomBytes(16).toString('hex');
 const shot = path.join(root, 'target', 'tty-browser.png');
 
@@ -35,6 +36,7 @@ function startServer() {
         resolve(`http://${m[1]}`);
       }
     });
+    server.on('error', e => reject(new Error(`cannot start ${bin}: ${e.message}`)));
     server.on('exit', code => reject(new Error(`server exited with ${code}: ${out}`)));
   });
 }
