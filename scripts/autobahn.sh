@@ -17,7 +17,7 @@ if [ -z "${WSBRIDGE_BIN:-}" ]; then
 fi
 rm -rf "$out" && mkdir -p "$out"
 log=$out/server.log
-"$WSBRIDGE_BIN" serve --listen 127.0.0.1:0 --no-auth >"$out/server.out" 2>"$log" &
+"$WSBRIDGE_BIN" serve --listen 127.0.0.1:0 --no-auth --db :memory: >"$out/server.out" 2>"$log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

@@ -5,7 +5,9 @@
 //! * [`routes`]: what a connection talks to once upgraded (echo, SQL, terminal).
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod protocol;
 pub mod routes;
 pub mod server;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use wsbridge::cli::{parse_seconds, parse_size};
 use wsbridge::protocol::Limits;
+use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
 use wsbridge::server::auth::{Policy, generate_token};
 use wsbridge::server::{Config, Routes, Server};
@@ -28,7 +29,39 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Load-test a WebSocket echo server (or a raw TCP echo with --raw-tcp).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The server, e.g. ws://127.0.0.1:6455/echo.
+    url: String,
+    /// Connections.
+    #[arg(long, short = 'c', default_value_t = 10)]
+    connections: usize,
+    /// Payload bytes per message.
+    #[arg(long, short = 's', value_parser = parse_size, default_value = "20")]
+    size: u64,
+    /// Seconds measured.
+    #[arg(long, short = 'd', value_parser = parse_seconds, default_value = "10")]
+    duration: Duration,
+    /// Seconds run before measuring.
+    #[arg(long, value_parser = parse_seconds, default_value = "1")]
+    warmup: Duration,
+    /// Messages in flight per connection.
+    #[arg(long, short = 'k', default_value_t = 1)]
+    in_flight: usize,
+    /// Text messages instead of binary.
+    #[arg(long)]
+    text: bool,
+    /// Plain TCP: send SIZE bytes, expect them back (the ceiling for any WebSocket server).
+    #[arg(long)]
+    raw_tcp: bool,
+    /// Print only the JSON line.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -91,13 +124,58 @@ struct ServeArgs {
     /// Arguments for the terminal's program: `wsbridge serve --shell bash -- -l`.
     #[arg(last = true, value_name = "ARGS")]
     shell_args: Vec<OsString>,
+    #[command(flatten)]
+    sql: SqlArgs,
+}
+
+/// The SQL route (Hrana over WebSocket).
+#[derive(Args)]
+struct SqlArgs {
+    /// The SQLite database file (created if missing, WAL mode), or :memory: for one in-memory
+    /// database shared by every connection.
+    #[arg(long, default_value = "wsbridge.db")]
+    db: String,
+    /// Open the database read-only and refuse statements that write.
+    #[arg(long)]
+    read_only: bool,
+    /// Seconds one SQL statement may run before it is interrupted.
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    sql_statement_timeout: Duration,
+    /// Seconds an open SQL transaction may wait for its next request before it is rolled back.
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    sql_transaction_timeout: Duration,
+    /// Largest SQL response message.
+    #[arg(long, value_parser = parse_size, default_value = "10MiB")]
+    sql_max_response_size: u64,
+    /// Most SQL streams (one SQLite connection and thread each) per WebSocket connection.
+    #[arg(long, default_value_t = 64)]
+    sql_max_streams: usize,
+    /// Most SQL streams in the whole server.
+    #[arg(long, default_value_t = 1024)]
+    sql_max_streams_total: usize,
+}
+
+impl SqlArgs {
+    fn config(&self) -> SqlConfig {
+        SqlConfig {
+            db: self.db.clone(),
+            read_only: self.read_only,
+            statement_timeout: self.sql_statement_timeout,
+            idle_transaction_timeout: self.sql_transaction_timeout,
+            max_response_bytes: usize::try_from(self.sql_max_response_size).unwrap_or(usize::MAX),
+            max_streams_per_connection: self.sql_max_streams,
+            max_streams_total: self.sql_max_streams_total,
+            ..SqlConfig::default()
+        }
+    }
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::new().filter_or("WSBRIDGE_LOG", "info")).init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,7 +228,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         args.read_only_tty,
         &policy,
     )?;
+    let sql = SqlShared::new(args.sql.config(), token.clone()).map_err(|e| e.to_string())?;
     let mut routes = Routes::echo_only(policy);
+    routes.sql = Some(Box::new(SqlRouteFactory::new(sql)));
     routes.tty = Some(Box::new(TtyFactory::new(
         tty,
         config.high_water,
@@ -209,4 +289,23 @@ fn terminal_config(
     let mut config = tty::Config::new(command, tty::Auth::Policy(policy.clone()));
     config.read_only = read_only;
     Ok(config)
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    let config = wsbridge::bench::BenchConfig {
+        url: args.url,
+        connections: args.connections,
+        size: usize::try_from(args.size).map_err(|_| "--size too large")?,
+        duration: args.duration,
+        warmup: args.warmup,
+        in_flight: args.in_flight,
+        text: args.text,
+        raw_tcp: args.raw_tcp,
+    };
+    let report = wsbridge::bench::run(&config)?;
+    if !args.json {
+        println!("{}", report.human());
+    }
+    println!("{}", report.json());
+    Ok(())
 }

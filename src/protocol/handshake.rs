@@ -434,6 +434,149 @@ pub fn write_accept_response(key: &str, protocol: Option<&str>, out: &mut Vec<u8
     );
 }
 
+/// Why a client refuses the server's reply to its opening handshake (RFC 6455 §4.1: "the
+/// client MUST _Fail the WebSocket Connection_").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientHandshakeError {
+    /// The response head is malformed or over the limits.
+    Malformed(&'static str),
+    /// "If the status code received from the server is not 101" (§4.1, item 1).
+    Status(u16),
+    /// No `Upgrade: websocket` (item 2).
+    MissingUpgrade,
+    /// No `Connection: Upgrade` (item 3).
+    MissingConnection,
+    /// `Sec-WebSocket-Accept` missing or not the one our key implies (item 4).
+    BadAccept,
+    /// An extension we did not ask for (item 5).
+    UnexpectedExtension,
+    /// A subprotocol we did not offer (item 6).
+    UnexpectedProtocol,
+}
+
+impl fmt::Display for ClientHandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientHandshakeError::Malformed(why) => write!(f, "malformed response: {why}"),
+            ClientHandshakeError::Status(status) => write!(f, "server answered {status}, not 101"),
+            ClientHandshakeError::MissingUpgrade => {
+                f.write_str("response lacks Upgrade: websocket")
+            }
+            ClientHandshakeError::MissingConnection => {
+                f.write_str("response lacks Connection: Upgrade")
+            }
+            ClientHandshakeError::BadAccept => f.write_str("wrong Sec-WebSocket-Accept"),
+            ClientHandshakeError::UnexpectedExtension => {
+                f.write_str("server chose an extension we did not offer")
+            }
+            ClientHandshakeError::UnexpectedProtocol => {
+                f.write_str("server chose a subprotocol we did not offer")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientHandshakeError {}
+
+/// A `Sec-WebSocket-Key` from 16 random bytes (§4.1: "a randomly selected 16-byte value that has
+/// been base64-encoded"; the caller takes the bytes from a strong source).
+pub fn client_key(random: [u8; 16]) -> String {
+    BASE64.encode(random)
+}
+
+/// Write the client's opening handshake (§4.1): a GET with Host, Upgrade, Connection,
+/// Sec-WebSocket-Key, Sec-WebSocket-Version 13, and the subprotocols offered, if any.
+pub fn write_client_request(
+    out: &mut Vec<u8>,
+    host: &str,
+    path: &str,
+    key: &str,
+    protocols: &[&str],
+) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    if !protocols.is_empty() {
+        let _ = write!(out, "Sec-WebSocket-Protocol: {}\r\n", protocols.join(", "));
+    }
+    let _ = write!(
+        out,
+        "User-Agent: wsbridge/{}\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+/// Parse the server's response to the opening handshake and check it as §4.1 says. Returns
+/// `Ok(None)` while incomplete, else the subprotocol chosen and the bytes the head took (what
+/// follows are frames).
+pub fn parse_client_response<'a>(
+    buf: &'a [u8],
+    key: &str,
+    offered: &[&str],
+) -> Result<Option<(Option<&'a str>, usize)>, ClientHandshakeError> {
+    let Some(head_len) = find_head_end(buf) else {
+        return if buf.len() > HeadLimits::default().max_head_bytes {
+            Err(ClientHandshakeError::Malformed("response head too large"))
+        } else {
+            Ok(None)
+        };
+    };
+    let head = std::str::from_utf8(&buf[..head_len - 4])
+        .map_err(|_| ClientHandshakeError::Malformed("response head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or(ClientHandshakeError::Malformed("bad status line"))?;
+    if status != 101 {
+        return Err(ClientHandshakeError::Status(status));
+    }
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or(ClientHandshakeError::Malformed("bad header line"))?;
+        headers.push(Header {
+            name: name.trim(),
+            value: value.trim_matches([' ', '\t']),
+        });
+    }
+    let response = RequestHead {
+        method: "",
+        target: "",
+        minor_version: 1,
+        headers,
+    };
+    if !response.has_token("Upgrade", "websocket") {
+        return Err(ClientHandshakeError::MissingUpgrade);
+    }
+    if !response.has_token("Connection", "Upgrade") {
+        return Err(ClientHandshakeError::MissingConnection);
+    }
+    if response.header("Sec-WebSocket-Accept").map(str::as_bytes) != Some(&accept_key(key)[..]) {
+        return Err(ClientHandshakeError::BadAccept);
+    }
+    if response
+        .header_tokens("Sec-WebSocket-Extensions")
+        .next()
+        .is_some()
+    {
+        return Err(ClientHandshakeError::UnexpectedExtension);
+    }
+    let protocol = response.header("Sec-WebSocket-Protocol");
+    if let Some(chosen) = protocol
+        && !offered.contains(&chosen)
+    {
+        return Err(ClientHandshakeError::UnexpectedProtocol);
+    }
+    Ok(Some((protocol, head_len)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +699,80 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         assert_eq!(
             parse_request(many_fields.as_bytes(), &limits),
             Err(HandshakeError::HeadersTooLarge)
+        );
+    }
+
+    #[test]
+    fn client_handshake_round_trip_with_our_server_side() {
+        let key = client_key([7; 16]);
+        let mut request = Vec::new();
+        write_client_request(
+            &mut request,
+            "example.com:80",
+            "/chat?x=1",
+            &key,
+            &["chat", "superchat"],
+        );
+        let (head, _) = parse(&request).unwrap().unwrap();
+        let upgrade = head.validate_upgrade().unwrap();
+        assert_eq!(
+            (upgrade.host, upgrade.path, upgrade.query),
+            ("example.com:80", "/chat", Some("x=1"))
+        );
+        let mut response = Vec::new();
+        write_accept_response(upgrade.key, Some("superchat"), &mut response);
+        response.extend_from_slice(&[0x81, 0x00]);
+        let (protocol, used) = parse_client_response(&response, &key, &["chat", "superchat"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((protocol, used), (Some("superchat"), response.len() - 2));
+        for cut in 0..used {
+            assert_eq!(
+                parse_client_response(&response[..cut], &key, &["superchat"]),
+                Ok(None)
+            );
+        }
+    }
+
+    #[test]
+    fn client_refuses_bad_responses() {
+        let key = client_key([1; 16]);
+        let mut good = Vec::new();
+        write_accept_response(&key, None, &mut good);
+        let good = String::from_utf8(good).unwrap();
+        fn protocol_of(
+            result: Result<Option<(Option<&str>, usize)>, ClientHandshakeError>,
+        ) -> Result<Option<Option<String>>, ClientHandshakeError> {
+            result.map(|r| r.map(|(p, _)| p.map(str::to_owned)))
+        }
+        let check = |text: &str, offered: &[&str]| {
+            protocol_of(parse_client_response(text.as_bytes(), &key, offered))
+        };
+        assert_eq!(check(&good, &[]), Ok(Some(None)));
+        assert_eq!(
+            check("HTTP/1.1 403 Forbidden\r\n\r\n", &[]),
+            Err(ClientHandshakeError::Status(403))
+        );
+        assert_eq!(
+            check(&good.replace("Upgrade: websocket\r\n", ""), &[]),
+            Err(ClientHandshakeError::MissingUpgrade)
+        );
+        assert_eq!(
+            check(&good.replace("Accept: ", "Accept: x"), &[]),
+            Err(ClientHandshakeError::BadAccept)
+        );
+        let with_protocol = good.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: chat\r\n\r\n");
+        assert_eq!(
+            check(&with_protocol, &[]),
+            Err(ClientHandshakeError::UnexpectedProtocol)
+        );
+        let with_extension = good.replace(
+            "\r\n\r\n",
+            "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+        );
+        assert_eq!(
+            check(&with_extension, &[]),
+            Err(ClientHandshakeError::UnexpectedExtension)
         );
     }
 

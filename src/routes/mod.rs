@@ -6,6 +6,7 @@
 //! registry or wakes the loop with its [`Notifier`]; it never blocks the loop.
 
 pub mod echo;
+pub mod sql;
 pub mod tty;
 
 use std::sync::{Arc, Mutex};

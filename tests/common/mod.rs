@@ -27,7 +27,12 @@ impl ServerProcess {
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        if !args.contains(&"--db") {
+            // Keep the tests' working directory free of database files.
+            command.args(["--db", ":memory:"]);
+        }
+        command
             .env(
                 "WSBRIDGE_LOG",
                 std::env::var("WSBRIDGE_LOG").unwrap_or_else(|_| "warn".into()),

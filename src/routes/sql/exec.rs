@@ -1,0 +1,716 @@
+//! Running Hrana statements, batches, sequences and descriptions on one SQLite connection.
+//! Everything here runs on a stream's worker thread, never on the event loop.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::fallible_iterator::FallibleIterator as _;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, Statement};
+
+use super::error::{self, Phase};
+use super::proto::{
+    self, BatchResult, Col, DescribeCol, DescribeParam, DescribeResult, Error, StmtResult, Value,
+};
+
+/// A statement ready to run: the SQL text is resolved (`sql_id` looked up by the session).
+#[derive(Debug, Clone)]
+pub(crate) struct ExecStmt {
+    pub sql: Arc<str>,
+    pub args: Vec<Value>,
+    pub named_args: Vec<(String, Value)>,
+    pub want_rows: bool,
+}
+
+/// A batch step with its validated condition.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecStep {
+    pub cond: Option<Cond>,
+    pub stmt: ExecStmt,
+}
+
+/// A batch condition whose step references were checked to point at earlier steps.
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    Ok(usize),
+    Error(usize),
+    Not(Box<Cond>),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    IsAutocommit,
+}
+
+/// What happened to a batch step, for conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Skipped,
+    Ok,
+    Failed,
+}
+
+impl Cond {
+    /// Evaluates the condition; `outcomes` holds every earlier step.
+    pub(crate) fn eval(&self, outcomes: &[Outcome], is_autocommit: bool) -> bool {
+        let outcome = |step: &usize| outcomes.get(*step).copied().unwrap_or(Outcome::Skipped);
+        match self {
+            Cond::Ok(step) => outcome(step) == Outcome::Ok,
+            Cond::Error(step) => outcome(step) == Outcome::Failed,
+            Cond::Not(cond) => !cond.eval(outcomes, is_autocommit),
+            Cond::And(conds) => conds.iter().all(|c| c.eval(outcomes, is_autocommit)),
+            Cond::Or(conds) => conds.iter().any(|c| c.eval(outcomes, is_autocommit)),
+            Cond::IsAutocommit => is_autocommit,
+        }
+    }
+}
+
+/// Cross-thread control of a worker's running statement: the per-statement deadline, checked by
+/// SQLite's progress handler, and cancellation when the session closes.
+pub(crate) struct Control {
+    base: Instant,
+    /// Milliseconds since `base` plus one; 0 means no deadline.
+    deadline: AtomicU64,
+    timed_out: AtomicBool,
+    cancelled: AtomicBool,
+}
+
+impl Control {
+    pub(crate) fn new() -> Arc<Control> {
+        Arc::new(Control {
+            base: Instant::now(),
+            deadline: AtomicU64::new(0),
+            timed_out: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+        })
+    }
+
+    fn arm(&self, limit: Duration) {
+        let at = self.base.elapsed().saturating_add(limit).as_millis();
+        self.timed_out.store(false, Ordering::Relaxed);
+        self.deadline.store(
+            u64::try_from(at).unwrap_or(u64::MAX - 1) + 1,
+            Ordering::Relaxed,
+        );
+    }
+
+    fn disarm(&self) {
+        self.deadline.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// The progress handler: true interrupts the running statement.
+    fn should_interrupt(&self) -> bool {
+        if self.is_cancelled() {
+            return true;
+        }
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        if deadline != 0 && self.base.elapsed().as_millis() + 1 >= u128::from(deadline) {
+            self.timed_out.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+/// How many virtual-machine instructions run between two progress-handler calls: small enough
+/// that a runaway statement is caught within about a millisecond, large enough to cost nothing.
+const PROGRESS_OPS: i32 = 10_000;
+
+/// An estimate-based budget for the JSON size of one response.
+pub(crate) struct Budget {
+    remaining: usize,
+    limit: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Budget {
+        Budget {
+            remaining: limit,
+            limit,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<(), Error> {
+        match self.remaining.checked_sub(n) {
+            Some(rest) => {
+                self.remaining = rest;
+                Ok(())
+            }
+            None => {
+                self.remaining = 0;
+                Err(too_large(self.limit))
+            }
+        }
+    }
+
+    fn charge(&mut self, n: usize) {
+        self.remaining = self.remaining.saturating_sub(n);
+    }
+}
+
+pub(crate) fn too_large(limit: usize) -> Error {
+    Error::new(
+        error::RESPONSE_TOO_LARGE,
+        format!("the response would exceed the limit of {limit} bytes"),
+    )
+}
+
+/// One stream's SQLite connection with the settings that apply to it.
+pub(crate) struct StreamConn {
+    conn: Connection,
+    ctl: Arc<Control>,
+    statement_timeout: Duration,
+    read_only: bool,
+    /// `BEGIN TRANSACTION READONLY` (libSQL syntax, sent by `@libsql/client` for
+    /// `transaction("read")`) is emulated with `BEGIN DEFERRED` + `PRAGMA query_only`; this is
+    /// true while that transaction is open.
+    emulated_read_tx: bool,
+}
+
+/// A rewrite of libSQL-only SQL into what SQLite understands.
+enum Rewrite {
+    None,
+    BeginReadOnly,
+}
+
+impl StreamConn {
+    pub(crate) fn new(
+        mut conn: Connection,
+        ctl: Arc<Control>,
+        statement_timeout: Duration,
+        read_only: bool,
+    ) -> rusqlite::Result<StreamConn> {
+        let handler_ctl = Arc::clone(&ctl);
+        conn.progress_handler(PROGRESS_OPS, Some(move || handler_ctl.should_interrupt()))?;
+        // ATTACH (and VACUUM INTO, which attaches its target) would let a client create or
+        // open arbitrary files on the server.
+        conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
+            AuthAction::Attach { .. } => Authorization::Deny,
+            _ => Authorization::Allow,
+        }))?;
+        Ok(StreamConn {
+            conn,
+            ctl,
+            statement_timeout,
+            read_only,
+            emulated_read_tx: false,
+        })
+    }
+
+    pub(crate) fn is_autocommit(&self) -> bool {
+        self.conn.is_autocommit()
+    }
+
+    /// Rolls back an open transaction (idle timeout, stream close). Returns true if there was one.
+    pub(crate) fn rollback(&mut self) -> bool {
+        if self.conn.is_autocommit() {
+            return false;
+        }
+        if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+            log::warn!("rollback failed: {e}");
+        }
+        self.after_statement();
+        true
+    }
+
+    /// Runs `f` with the statement deadline armed, then restores the connection's state and
+    /// turns an interrupt into a clear error.
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        self.ctl.arm(self.statement_timeout);
+        let res = f(self);
+        self.ctl.disarm();
+        self.after_statement();
+        res.map_err(|e| self.explain_interrupt(e))
+    }
+
+    fn explain_interrupt(&self, e: Error) -> Error {
+        if e.code != error::SQLITE_INTERRUPT {
+            return e;
+        }
+        if self.ctl.timed_out.load(Ordering::Relaxed) {
+            Error::new(
+                error::SQLITE_INTERRUPT,
+                format!(
+                    "statement interrupted: it ran longer than the time limit of {} ms",
+                    self.statement_timeout.as_millis()
+                ),
+            )
+        } else if self.ctl.is_cancelled() {
+            Error::new(
+                error::SQLITE_INTERRUPT,
+                "statement interrupted: the connection closed",
+            )
+        } else {
+            e
+        }
+    }
+
+    fn after_statement(&mut self) {
+        if self.emulated_read_tx && self.conn.is_autocommit() {
+            self.emulated_read_tx = false;
+            if !self.read_only
+                && let Err(e) = self.conn.execute_batch("PRAGMA query_only = OFF")
+            {
+                log::warn!("cannot leave query_only mode: {e}");
+            }
+        }
+    }
+
+    /// Checks the text and applies libSQL-compatibility rewrites.
+    fn rewrite<'s>(&self, sql: &'s str) -> Result<(&'s str, Rewrite), Error> {
+        if is_blank_sql(sql) {
+            return Err(Error::new(
+                error::SQL_NO_STATEMENT,
+                "SQL string does not contain any statement",
+            ));
+        }
+        if is_begin_readonly(sql) {
+            return Ok(("BEGIN DEFERRED", Rewrite::BeginReadOnly));
+        }
+        Ok((sql, Rewrite::None))
+    }
+
+    fn check_writable(&self, stmt: &Statement<'_>) -> Result<(), Error> {
+        if self.read_only && !stmt.readonly() {
+            return Err(Error::new(
+                error::SQLITE_READONLY,
+                "the server is read-only (--read-only): statements that write are refused",
+            ));
+        }
+        Ok(())
+    }
+
+    fn start_emulated_read_tx(&mut self) -> Result<(), Error> {
+        if !self.read_only {
+            self.conn
+                .execute_batch("PRAGMA query_only = ON")
+                .map_err(|e| error::from_sqlite(&e, Phase::Step))?;
+        }
+        self.emulated_read_tx = true;
+        Ok(())
+    }
+
+    /// `execute`: runs one statement and collects its result.
+    pub(crate) fn execute(
+        &mut self,
+        stmt: &ExecStmt,
+        budget: &mut Budget,
+    ) -> Result<StmtResult, Error> {
+        self.guarded(|this| this.execute_inner(stmt, budget))
+    }
+
+    fn execute_inner(&mut self, stmt: &ExecStmt, budget: &mut Budget) -> Result<StmtResult, Error> {
+        let (sql, rewrite) = self.rewrite(&stmt.sql)?;
+        let result = {
+            let mut st = self
+                .conn
+                .prepare_cached(sql)
+                .map_err(|e| error::from_sqlite(&e, Phase::Prepare))?;
+            self.check_writable(&st)?;
+            bind(&mut st, stmt)?;
+            let cols = columns(&st);
+            // Column headers are charged without failing: a statement that returns no rows
+            // (COMMIT, ROLLBACK) must still run when an earlier step used up the budget.
+            budget.charge(cols_json_size(&cols));
+            let total_before = self.conn.total_changes();
+            let mut out = Vec::new();
+            let mut rows = st.raw_query();
+            loop {
+                match rows.next() {
+                    Ok(Some(row)) => {
+                        if stmt.want_rows {
+                            let mut values = Vec::with_capacity(cols.len());
+                            for i in 0..cols.len() {
+                                let v = row
+                                    .get_ref(i)
+                                    .map_err(|e| error::from_sqlite(&e, Phase::Step))?;
+                                budget.take(proto::value_json_size(&v) + 1)?;
+                                values.push(value_from_ref(v));
+                            }
+                            out.push(values);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(error::from_sqlite(&e, Phase::Step)),
+                }
+            }
+            drop(rows);
+            let affected_row_count = if self.conn.total_changes() != total_before {
+                self.conn.changes()
+            } else {
+                0
+            };
+            StmtResult {
+                cols,
+                rows: out,
+                affected_row_count,
+                last_insert_rowid: Some(self.conn.last_insert_rowid()),
+            }
+        };
+        if let Rewrite::BeginReadOnly = rewrite {
+            self.start_emulated_read_tx()?;
+        }
+        Ok(result)
+    }
+
+    /// `batch`: runs the steps in order, skipping those whose condition is false. A failing step
+    /// is reported in `step_errors` and does not stop the batch.
+    pub(crate) fn batch(&mut self, steps: &[ExecStep], budget: &mut Budget) -> BatchResult {
+        let mut outcomes = Vec::with_capacity(steps.len());
+        let mut result = BatchResult {
+            step_results: Vec::with_capacity(steps.len()),
+            step_errors: Vec::with_capacity(steps.len()),
+        };
+        for step in steps {
+            let run = match &step.cond {
+                Some(cond) => cond.eval(&outcomes, self.conn.is_autocommit()),
+                None => true,
+            };
+            if !run {
+                outcomes.push(Outcome::Skipped);
+                result.step_results.push(None);
+                result.step_errors.push(None);
+                continue;
+            }
+            match self.execute(&step.stmt, budget) {
+                Ok(r) => {
+                    outcomes.push(Outcome::Ok);
+                    result.step_results.push(Some(r));
+                    result.step_errors.push(None);
+                }
+                Err(e) => {
+                    outcomes.push(Outcome::Failed);
+                    result.step_results.push(None);
+                    result.step_errors.push(Some(e));
+                }
+            }
+        }
+        result
+    }
+
+    /// `sequence`: runs every statement of the text, ignoring rows, stopping at the first error.
+    pub(crate) fn sequence(&mut self, sql: &str) -> Result<(), Error> {
+        if is_blank_sql(sql) {
+            return Ok(());
+        }
+        self.guarded(|this| {
+            let mut batch = rusqlite::Batch::new(&this.conn, sql);
+            loop {
+                let mut st = match batch.next() {
+                    Ok(Some(st)) => st,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(error::from_sqlite(&e, Phase::Prepare)),
+                };
+                this.check_writable(&st)?;
+                let mut rows = st.raw_query();
+                while rows
+                    .next()
+                    .map_err(|e| error::from_sqlite(&e, Phase::Step))?
+                    .is_some()
+                {}
+            }
+        })
+    }
+
+    /// `describe`: compiles the statement without running it.
+    pub(crate) fn describe(&mut self, sql: &str) -> Result<DescribeResult, Error> {
+        let (sql, _) = self.rewrite(sql)?;
+        let st = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| error::from_sqlite(&e, Phase::Prepare))?;
+        let params = (1..=st.parameter_count())
+            .map(|i| DescribeParam {
+                name: st.parameter_name(i).map(str::to_owned),
+            })
+            .collect();
+        let cols = st
+            .columns()
+            .map(|c| DescribeCol {
+                name: c.name().to_owned(),
+                decltype: c.decl_type().map(str::to_owned),
+            })
+            .collect();
+        Ok(DescribeResult {
+            params,
+            cols,
+            is_explain: st.is_explain() != 0,
+            is_readonly: st.readonly(),
+        })
+    }
+
+    /// Runs one cursor step: prepares and binds, then hands each row to `on_row`. `on_begin`
+    /// receives the columns before the first row.
+    pub(crate) fn run_streaming(
+        &mut self,
+        stmt: &ExecStmt,
+        on_begin: &mut dyn FnMut(Vec<Col>) -> Result<(), Error>,
+        on_row: &mut dyn FnMut(Vec<Value>, usize) -> Result<(), Error>,
+    ) -> Result<(u64, i64), Error> {
+        self.guarded(|this| {
+            let (sql, rewrite) = this.rewrite(&stmt.sql)?;
+            let counts = {
+                let mut st = this
+                    .conn
+                    .prepare_cached(sql)
+                    .map_err(|e| error::from_sqlite(&e, Phase::Prepare))?;
+                this.check_writable(&st)?;
+                bind(&mut st, stmt)?;
+                let cols = columns(&st);
+                let ncols = cols.len();
+                on_begin(cols)?;
+                let total_before = this.conn.total_changes();
+                let mut rows = st.raw_query();
+                while let Some(row) = rows
+                    .next()
+                    .map_err(|e| error::from_sqlite(&e, Phase::Step))?
+                {
+                    if !stmt.want_rows {
+                        continue;
+                    }
+                    let mut values = Vec::with_capacity(ncols);
+                    let mut size = 2;
+                    for i in 0..ncols {
+                        let v = row
+                            .get_ref(i)
+                            .map_err(|e| error::from_sqlite(&e, Phase::Step))?;
+                        size += proto::value_json_size(&v) + 1;
+                        values.push(value_from_ref(v));
+                    }
+                    on_row(values, size)?;
+                }
+                drop(rows);
+                let affected = if this.conn.total_changes() != total_before {
+                    this.conn.changes()
+                } else {
+                    0
+                };
+                (affected, this.conn.last_insert_rowid())
+            };
+            if let Rewrite::BeginReadOnly = rewrite {
+                this.start_emulated_read_tx()?;
+            }
+            Ok(counts)
+        })
+    }
+}
+
+/// Re-arms the deadline between two fetches of a cursor, while a statement stays open.
+pub(crate) fn rearm(ctl: &Control, limit: Duration) {
+    ctl.arm(limit);
+}
+
+/// Binds positional then named arguments. Named arguments win over positional ones for the same
+/// parameter; every parameter must receive a value ("it is an error if the request does not
+/// specify an argument that is expected by the SQL statement").
+fn bind(st: &mut Statement<'_>, stmt: &ExecStmt) -> Result<(), Error> {
+    let count = st.parameter_count();
+    if stmt.args.len() > count {
+        return Err(Error::new(
+            error::ARGS_INVALID,
+            format!(
+                "{} positional arguments given, the statement has {count} parameters",
+                stmt.args.len()
+            ),
+        ));
+    }
+    let mut bound = vec![false; count];
+    for (i, v) in stmt.args.iter().enumerate() {
+        bind_value(st, i + 1, v)?;
+        bound[i] = true;
+    }
+    for (name, v) in &stmt.named_args {
+        let index = parameter_index(st, name)?.ok_or_else(|| {
+            Error::new(
+                error::ARGS_INVALID,
+                format!("the statement has no parameter named {name:?}"),
+            )
+        })?;
+        bind_value(st, index, v)?;
+        if let Some(b) = bound.get_mut(index - 1) {
+            *b = true;
+        }
+    }
+    if let Some(missing) = bound.iter().position(|b| !b) {
+        let index = missing + 1;
+        let what = match st.parameter_name(index) {
+            Some(name) => format!("parameter {name}"),
+            None => format!("parameter {index}"),
+        };
+        return Err(Error::new(
+            error::ARGS_INVALID,
+            format!("no value was given for {what}"),
+        ));
+    }
+    Ok(())
+}
+
+/// SQLite parameter names keep their prefix (`:`, `@`, `$`); "if the name of the argument does
+/// not start with this prefix, the server will try to guess the correct prefix".
+fn parameter_index(st: &Statement<'_>, name: &str) -> Result<Option<usize>, Error> {
+    let lookup = |n: &str| {
+        st.parameter_index(n)
+            .map_err(|e| error::from_sqlite(&e, Phase::Bind))
+    };
+    if name.starts_with([':', '@', '$', '?']) {
+        return lookup(name);
+    }
+    for prefix in [":", "@", "$"] {
+        if let Some(i) = lookup(&format!("{prefix}{name}"))? {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+fn bind_value(st: &mut Statement<'_>, index: usize, v: &Value) -> Result<(), Error> {
+    let res = match v {
+        Value::Null => st.raw_bind_parameter(index, rusqlite::types::Null),
+        Value::Integer(i) => st.raw_bind_parameter(index, i),
+        Value::Float(x) => st.raw_bind_parameter(index, x),
+        Value::Text(t) => st.raw_bind_parameter(index, t.as_str()),
+        Value::Blob(b) => st.raw_bind_parameter(index, b.as_slice()),
+    };
+    res.map_err(|e| error::from_sqlite(&e, Phase::Bind))
+}
+
+fn columns(st: &Statement<'_>) -> Vec<Col> {
+    st.columns()
+        .map(|c| Col {
+            name: Some(c.name().to_owned()),
+            decltype: c.decl_type().map(str::to_owned),
+        })
+        .collect()
+}
+
+fn cols_json_size(cols: &[Col]) -> usize {
+    cols.iter()
+        .map(|c| {
+            28 + c.name.as_ref().map_or(4, String::len) + c.decltype.as_ref().map_or(4, String::len)
+        })
+        .sum::<usize>()
+        + 96
+}
+
+pub(crate) fn value_from_ref(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(x) => Value::Float(x),
+        // SQLite does not check that TEXT is UTF-8; invalid bytes are replaced.
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+/// True if the text holds no statement: only whitespace, `;`, and `--` or `/* */` comments.
+/// SQLite compiles such text to no statement at all.
+pub(crate) fn is_blank_sql(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b';' => i += 1,
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `BEGIN TRANSACTION READONLY` / `BEGIN READONLY`, any case and spacing, optional `;`.
+fn is_begin_readonly(sql: &str) -> bool {
+    let sql = sql.trim().trim_end_matches(';');
+    let mut words = sql.split_ascii_whitespace();
+    if !words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("BEGIN"))
+    {
+        return false;
+    }
+    let mut w = words.next();
+    if w.is_some_and(|w| w.eq_ignore_ascii_case("TRANSACTION")) {
+        w = words.next();
+    }
+    w.is_some_and(|w| w.eq_ignore_ascii_case("READONLY")) && words.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_sql() {
+        for blank in [
+            "",
+            "  ",
+            ";",
+            " ; ;\n",
+            "-- hi",
+            "-- a\n;",
+            "/* x */",
+            "/* x */ -- y\n;",
+            "/* open",
+        ] {
+            assert!(is_blank_sql(blank), "{blank:?}");
+        }
+        for sql in ["SELECT 1", " -- c\n SELECT 1", "/**/x", "-"] {
+            assert!(!is_blank_sql(sql), "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn begin_readonly_detection() {
+        for yes in [
+            "BEGIN TRANSACTION READONLY",
+            "begin  transaction\nreadonly;",
+            "BEGIN READONLY",
+        ] {
+            assert!(is_begin_readonly(yes), "{yes:?}");
+        }
+        for no in [
+            "BEGIN",
+            "BEGIN IMMEDIATE",
+            "BEGIN TRANSACTION",
+            "BEGIN READONLY x",
+            "SELECT 1",
+        ] {
+            assert!(!is_begin_readonly(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn conditions() {
+        use Outcome::*;
+        let outcomes = [Ok, Failed, Skipped];
+        assert!(Cond::Ok(0).eval(&outcomes, true));
+        assert!(!Cond::Ok(1).eval(&outcomes, true));
+        assert!(!Cond::Ok(2).eval(&outcomes, true));
+        assert!(Cond::Error(1).eval(&outcomes, true));
+        assert!(!Cond::Error(2).eval(&outcomes, true));
+        assert!(Cond::Not(Box::new(Cond::Ok(2))).eval(&outcomes, true));
+        assert!(Cond::And(vec![]).eval(&outcomes, true));
+        assert!(!Cond::Or(vec![]).eval(&outcomes, true));
+        assert!(Cond::Or(vec![Cond::Ok(1), Cond::Error(1)]).eval(&outcomes, true));
+        assert!(!Cond::And(vec![Cond::Ok(0), Cond::IsAutocommit]).eval(&outcomes, false));
+    }
+}

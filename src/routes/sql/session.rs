@@ -1,0 +1,630 @@
+//! A Hrana session: the state of one WebSocket connection on the SQL route, sans-IO.
+//!
+//! The server feeds it complete text messages ([`HranaSession::on_text`]), tells it when a
+//! worker called the notifier ([`HranaSession::on_notified`]), and sends what
+//! [`HranaSession::poll_outgoing`] returns, one text message each, in order. The session never
+//! blocks: SQL runs on one worker thread per stream (see `worker.rs`).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+
+use super::db::SqlShared;
+use super::error;
+use super::exec::{Cond, ExecStep, ExecStmt};
+use super::proto::{
+    self, BatchCond, ClientMsg, Error, Request, Response, ServerMsg, Stmt, Version,
+};
+use super::worker::{self, Job, Notifier, Outbox, StreamHandle};
+use crate::server::auth::constant_time_eq;
+
+/// Why the session wants the WebSocket closed. Send the messages still in
+/// [`HranaSession::poll_outgoing`] first (a `hello_error` may be there), then a close frame with
+/// [`SessionError::close_code`] and [`SessionError::reason`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// The client broke the protocol: invalid JSON, unknown message type, request before
+    /// `hello`, unknown stream or cursor, ... (close code 1002).
+    Protocol(String),
+    /// A binary message on a JSON session (close code 1003).
+    Unsupported(String),
+    /// Authentication failed; a `hello_error` was queued (close code 1008).
+    Auth(String),
+}
+
+impl SessionError {
+    /// The WebSocket close code (RFC 6455 §7.4.1).
+    pub fn close_code(&self) -> u16 {
+        match self {
+            SessionError::Protocol(_) => 1002,
+            SessionError::Unsupported(_) => 1003,
+            SessionError::Auth(_) => 1008,
+        }
+    }
+
+    /// The close reason, cut to fit a control frame (at most 123 bytes of UTF-8).
+    pub fn reason(&self) -> &str {
+        let text = match self {
+            SessionError::Protocol(s) | SessionError::Unsupported(s) | SessionError::Auth(s) => s,
+        };
+        let mut end = text.len().min(123);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &text[..end]
+    }
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            SessionError::Protocol(s) | SessionError::Unsupported(s) | SessionError::Auth(s) => s,
+        };
+        write!(f, "{} ({})", text, self.close_code())
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No successful `hello` yet: requests are a protocol error.
+    AwaitingHello,
+    Ready,
+    /// Asked to close (protocol or auth error): further input is ignored.
+    Failed,
+    /// `close()` was called.
+    Closed,
+}
+
+enum Stream {
+    Live {
+        handle: StreamHandle,
+        cursor: Option<i32>,
+    },
+    /// `open_stream` failed (limits); the id stays used until `close_stream`.
+    Failed { cursor: Option<i32> },
+}
+
+impl Stream {
+    fn cursor_mut(&mut self) -> &mut Option<i32> {
+        match self {
+            Stream::Live { cursor, .. } | Stream::Failed { cursor } => cursor,
+        }
+    }
+}
+
+/// One Hrana connection.
+pub struct HranaSession {
+    shared: Arc<SqlShared>,
+    version: Version,
+    authenticated_by_header: bool,
+    notifier: Notifier,
+    state: State,
+    streams: HashMap<i32, Stream>,
+    live_streams: usize,
+    sqls: HashMap<i32, Arc<str>>,
+    /// cursor id → stream id
+    cursors: HashMap<i32, i32>,
+    outgoing: VecDeque<String>,
+    outbox: Outbox,
+    completions: Receiver<String>,
+    /// Jobs sent to workers whose reply has not been collected yet.
+    in_flight: usize,
+}
+
+impl HranaSession {
+    /// `version`: negotiated from the subprotocol ([`Version::negotiate`]).
+    /// `authenticated_by_header`: the upgrade request carried `Authorization: Bearer <token>`
+    /// with the right token; a `hello` without `jwt` is then accepted.
+    /// `notifier`: called from worker threads after they queued a response.
+    pub fn new(
+        shared: Arc<SqlShared>,
+        version: Version,
+        authenticated_by_header: bool,
+        notifier: Notifier,
+    ) -> HranaSession {
+        let (tx, completions) = channel();
+        let outbox = Outbox {
+            tx,
+            notify: Arc::clone(&notifier),
+        };
+        HranaSession {
+            shared,
+            version,
+            authenticated_by_header,
+            notifier,
+            state: State::AwaitingHello,
+            streams: HashMap::new(),
+            live_streams: 0,
+            sqls: HashMap::new(),
+            cursors: HashMap::new(),
+            outgoing: VecDeque::new(),
+            outbox,
+            completions,
+            in_flight: 0,
+        }
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Handles one complete text message from the client.
+    ///
+    /// `Err` asks for the connection to be closed (after sending what `poll_outgoing` returns).
+    /// Input after an error, after a failed `hello` or after `close()` is ignored.
+    pub fn on_text(&mut self, text: &str) -> Result<(), SessionError> {
+        if matches!(self.state, State::Failed | State::Closed) {
+            return Ok(());
+        }
+        let msg: ClientMsg = match serde_json::from_str(text) {
+            Ok(msg) => msg,
+            Err(e) => return Err(self.fail_protocol(format!("invalid client message: {e}"))),
+        };
+        let res = match msg {
+            ClientMsg::Hello { jwt } => self.handle_hello(jwt),
+            ClientMsg::Request {
+                request_id,
+                request,
+            } => {
+                if self.state == State::AwaitingHello {
+                    Err(SessionError::Protocol(
+                        "received a request before hello".to_owned(),
+                    ))
+                } else {
+                    self.handle_request(request_id, request)
+                }
+            }
+        };
+        if res.is_err() {
+            self.state = State::Failed;
+        }
+        res
+    }
+
+    /// A binary message: only the JSON encodings are served (`hrana3-protobuf` is not).
+    pub fn on_binary(&mut self, _data: &[u8]) -> Result<(), SessionError> {
+        if matches!(self.state, State::Failed | State::Closed) {
+            return Ok(());
+        }
+        self.state = State::Failed;
+        Err(SessionError::Unsupported(
+            "binary messages are not accepted with the JSON encoding".to_owned(),
+        ))
+    }
+
+    /// Collects the responses that workers finished. Call when the notifier fired (calling it
+    /// more often is harmless).
+    pub fn on_notified(&mut self) {
+        while let Ok(text) = self.completions.try_recv() {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            if self.state != State::Closed {
+                self.outgoing.push_back(text);
+            }
+        }
+    }
+
+    /// The next message to send, as JSON text for one WebSocket text frame.
+    pub fn poll_outgoing(&mut self) -> Option<String> {
+        self.outgoing.pop_front()
+    }
+
+    /// False while the connection has too many requests in flight: stop reading the socket
+    /// (Hrana's backpressure), and read again once this turns true.
+    pub fn wants_input(&self) -> bool {
+        match self.state {
+            State::AwaitingHello | State::Ready => {
+                self.in_flight + self.outgoing.len() < self.shared.config().max_outstanding_requests
+            }
+            State::Failed | State::Closed => false,
+        }
+    }
+
+    /// Requests whose response has not been collected by `on_notified` yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Stops every stream: running statements are interrupted, workers roll back open
+    /// transactions and exit on their own threads. Nothing here blocks. Idempotent.
+    pub fn close(&mut self) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        for (_, stream) in self.streams.drain() {
+            if let Stream::Live { handle, .. } = stream {
+                handle.ctl.cancel();
+                // Dropping the job sender makes the worker leave its loop.
+                drop(handle.jobs);
+            }
+        }
+        self.live_streams = 0;
+        self.cursors.clear();
+        self.sqls.clear();
+        self.outgoing.clear();
+    }
+
+    fn fail_protocol(&mut self, message: String) -> SessionError {
+        self.state = State::Failed;
+        SessionError::Protocol(message)
+    }
+
+    fn push(&mut self, msg: ServerMsg) {
+        self.outgoing.push_back(msg.to_json());
+    }
+
+    fn respond(&mut self, request_id: i32, res: Result<Response, Error>) {
+        let msg = match res {
+            Ok(response) => ServerMsg::ResponseOk {
+                request_id,
+                response,
+            },
+            Err(error) => ServerMsg::ResponseError { request_id, error },
+        };
+        self.push(msg);
+    }
+
+    fn handle_hello(&mut self, jwt: Option<String>) -> Result<(), SessionError> {
+        if self.state == State::Ready && self.version < Version::Hrana2 {
+            return Err(SessionError::Protocol(
+                "a repeated hello needs hrana2 or later".to_owned(),
+            ));
+        }
+        match self.check_auth(jwt.as_deref()) {
+            Ok(()) => {
+                self.state = State::Ready;
+                self.push(ServerMsg::HelloOk {});
+                Ok(())
+            }
+            Err(error) => {
+                let reason = error.message.clone();
+                self.push(ServerMsg::HelloError { error });
+                Err(SessionError::Auth(reason))
+            }
+        }
+    }
+
+    fn check_auth(&self, jwt: Option<&str>) -> Result<(), Error> {
+        let Some(token) = self.shared.token() else {
+            return Ok(());
+        };
+        match jwt.filter(|j| !j.is_empty()) {
+            Some(jwt) if constant_time_eq(jwt.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(_) => Err(Error::new(
+                error::AUTH_JWT_INVALID,
+                "authentication failed: the token is not valid",
+            )),
+            None if self.authenticated_by_header => Ok(()),
+            None => Err(Error::new(
+                error::AUTH_JWT_MISSING,
+                "authentication required: send the server's token as `jwt` in hello",
+            )),
+        }
+    }
+
+    fn require(&self, min: Version, what: &str) -> Result<(), SessionError> {
+        if self.version < min {
+            return Err(SessionError::Protocol(format!(
+                "{what} needs {min} or later (negotiated {})",
+                self.version
+            )));
+        }
+        Ok(())
+    }
+
+    fn stream(&mut self, stream_id: i32) -> Result<&mut Stream, SessionError> {
+        self.streams
+            .get_mut(&stream_id)
+            .ok_or_else(|| SessionError::Protocol(format!("stream {stream_id} not found")))
+    }
+
+    /// Sends a job to a stream's worker, or answers at once for a stream that failed to open.
+    fn send_job(&mut self, stream_id: i32, job: Job) -> Result<(), SessionError> {
+        let request_id = job.request_id();
+        let job = match self.stream(stream_id)? {
+            Stream::Live { handle, .. } => match handle.jobs.send(job) {
+                Ok(()) => {
+                    self.in_flight += 1;
+                    return Ok(());
+                }
+                // The worker is gone (it only exits on close or when the session drops it).
+                Err(e) => e.0,
+            },
+            Stream::Failed { .. } => job,
+        };
+        let res = match job {
+            Job::CloseCursor { .. } => Ok(Response::CloseCursor {}),
+            Job::FetchCursor { .. } => Err(Error::new(
+                error::CURSOR_NOT_OPEN,
+                "the cursor's stream failed to open",
+            )),
+            _ => Err(Error::new(
+                error::STREAM_NOT_OPEN,
+                format!("stream {stream_id} failed to open; close it"),
+            )),
+        };
+        self.respond(request_id, res);
+        Ok(())
+    }
+
+    fn resolve_sql(
+        &self,
+        sql: Option<String>,
+        sql_id: Option<i32>,
+    ) -> Result<Arc<str>, SessionError> {
+        if sql_id.is_some() {
+            self.require(Version::Hrana2, "`sql_id`")?;
+        }
+        match (sql, sql_id) {
+            (Some(sql), None) => Ok(Arc::from(sql)),
+            (None, Some(id)) => self
+                .sqls
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| SessionError::Protocol(format!("SQL text {id} not found"))),
+            (Some(_), Some(_)) => Err(SessionError::Protocol(
+                "a statement has both `sql` and `sql_id`".to_owned(),
+            )),
+            (None, None) => Err(SessionError::Protocol(
+                "a statement has neither `sql` nor `sql_id`".to_owned(),
+            )),
+        }
+    }
+
+    fn resolve_stmt(&self, stmt: Stmt) -> Result<ExecStmt, SessionError> {
+        Ok(ExecStmt {
+            sql: self.resolve_sql(stmt.sql, stmt.sql_id)?,
+            args: stmt.args,
+            named_args: stmt
+                .named_args
+                .into_iter()
+                .map(|a| (a.name, a.value))
+                .collect(),
+            want_rows: stmt.want_rows.unwrap_or(true),
+        })
+    }
+
+    fn resolve_batch(&self, batch: proto::Batch) -> Result<Vec<ExecStep>, SessionError> {
+        batch
+            .steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, step)| {
+                Ok(ExecStep {
+                    cond: step
+                        .condition
+                        .map(|c| self.resolve_cond(c, i))
+                        .transpose()?,
+                    stmt: self.resolve_stmt(step.stmt)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Checks a condition of step `step_i`: it may only refer to earlier steps.
+    fn resolve_cond(&self, cond: BatchCond, step_i: usize) -> Result<Cond, SessionError> {
+        let step = |s: u32| -> Result<usize, SessionError> {
+            match usize::try_from(s) {
+                Ok(s) if s < step_i => Ok(s),
+                _ => Err(SessionError::Protocol(format!(
+                    "the condition of batch step {step_i} refers to step {s}, which is not an \
+                     earlier step"
+                ))),
+            }
+        };
+        Ok(match cond {
+            BatchCond::Ok { step: s } => Cond::Ok(step(s)?),
+            BatchCond::Error { step: s } => Cond::Error(step(s)?),
+            BatchCond::Not { cond } => Cond::Not(Box::new(self.resolve_cond(*cond, step_i)?)),
+            BatchCond::And { conds } => Cond::And(
+                conds
+                    .into_iter()
+                    .map(|c| self.resolve_cond(c, step_i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            BatchCond::Or { conds } => Cond::Or(
+                conds
+                    .into_iter()
+                    .map(|c| self.resolve_cond(c, step_i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            BatchCond::IsAutocommit {} => {
+                self.require(Version::Hrana3, "the `is_autocommit` condition")?;
+                Cond::IsAutocommit
+            }
+        })
+    }
+
+    fn handle_request(&mut self, request_id: i32, request: Request) -> Result<(), SessionError> {
+        match request {
+            Request::OpenStream(req) => self.open_stream(request_id, req.stream_id),
+            Request::CloseStream(req) => self.close_stream(request_id, req.stream_id),
+            Request::Execute(req) => {
+                self.stream(req.stream_id)?;
+                let stmt = self.resolve_stmt(req.stmt)?;
+                self.send_job(req.stream_id, Job::Execute { request_id, stmt })
+            }
+            Request::Batch(req) => {
+                self.stream(req.stream_id)?;
+                let steps = self.resolve_batch(req.batch)?;
+                self.send_job(req.stream_id, Job::Batch { request_id, steps })
+            }
+            Request::Sequence(req) => {
+                self.require(Version::Hrana2, "`sequence`")?;
+                self.stream(req.stream_id)?;
+                let sql = self.resolve_sql(req.sql, req.sql_id)?;
+                self.send_job(req.stream_id, Job::Sequence { request_id, sql })
+            }
+            Request::Describe(req) => {
+                self.require(Version::Hrana2, "`describe`")?;
+                self.stream(req.stream_id)?;
+                let sql = self.resolve_sql(req.sql, req.sql_id)?;
+                self.send_job(req.stream_id, Job::Describe { request_id, sql })
+            }
+            Request::StoreSql(req) => {
+                self.require(Version::Hrana2, "`store_sql`")?;
+                if self.sqls.contains_key(&req.sql_id) {
+                    return Err(SessionError::Protocol(format!(
+                        "SQL text {} already exists",
+                        req.sql_id
+                    )));
+                }
+                let max = self.shared.config().max_stored_sqls;
+                if self.sqls.len() >= max {
+                    self.respond(
+                        request_id,
+                        Err(Error::new(
+                            error::SQL_STORE_TOO_MANY,
+                            format!("the connection already stores {max} SQL texts"),
+                        )),
+                    );
+                    return Ok(());
+                }
+                self.sqls.insert(req.sql_id, Arc::from(req.sql));
+                self.respond(request_id, Ok(Response::StoreSql {}));
+                Ok(())
+            }
+            Request::CloseSql(req) => {
+                self.require(Version::Hrana2, "`close_sql`")?;
+                self.sqls.remove(&req.sql_id);
+                self.respond(request_id, Ok(Response::CloseSql {}));
+                Ok(())
+            }
+            Request::GetAutocommit(req) => {
+                self.require(Version::Hrana3, "`get_autocommit`")?;
+                self.stream(req.stream_id)?;
+                self.send_job(req.stream_id, Job::GetAutocommit { request_id })
+            }
+            Request::OpenCursor(req) => {
+                self.require(Version::Hrana3, "`open_cursor`")?;
+                let (stream_id, cursor_id) = (req.stream_id, req.cursor_id);
+                if self.stream(stream_id)?.cursor_mut().is_some() {
+                    return Err(SessionError::Protocol(format!(
+                        "stream {stream_id} already has an open cursor"
+                    )));
+                }
+                if self.cursors.contains_key(&cursor_id) {
+                    return Err(SessionError::Protocol(format!(
+                        "cursor {cursor_id} already exists"
+                    )));
+                }
+                let steps = self.resolve_batch(req.batch)?;
+                self.cursors.insert(cursor_id, stream_id);
+                *self.stream(stream_id)?.cursor_mut() = Some(cursor_id);
+                self.send_job(stream_id, Job::OpenCursor { request_id, steps })
+            }
+            Request::FetchCursor(req) => {
+                self.require(Version::Hrana3, "`fetch_cursor`")?;
+                let stream_id = self.cursor_stream(req.cursor_id)?;
+                self.send_job(
+                    stream_id,
+                    Job::FetchCursor {
+                        request_id,
+                        max_count: req.max_count,
+                    },
+                )
+            }
+            Request::CloseCursor(req) => {
+                self.require(Version::Hrana3, "`close_cursor`")?;
+                let stream_id = self.cursor_stream(req.cursor_id)?;
+                self.cursors.remove(&req.cursor_id);
+                *self.stream(stream_id)?.cursor_mut() = None;
+                self.send_job(stream_id, Job::CloseCursor { request_id })
+            }
+        }
+    }
+
+    fn cursor_stream(&self, cursor_id: i32) -> Result<i32, SessionError> {
+        self.cursors
+            .get(&cursor_id)
+            .copied()
+            .ok_or_else(|| SessionError::Protocol(format!("cursor {cursor_id} not found")))
+    }
+
+    fn open_stream(&mut self, request_id: i32, stream_id: i32) -> Result<(), SessionError> {
+        if self.streams.contains_key(&stream_id) {
+            return Err(SessionError::Protocol(format!(
+                "stream {stream_id} already exists"
+            )));
+        }
+        let max = self.shared.config().max_streams_per_connection;
+        // Failed streams hold no thread, but their ids must not pile up without bound either.
+        if self.streams.len() >= max.saturating_mul(2).max(1) {
+            return Err(SessionError::Protocol(format!(
+                "too many streams (more than {} open or failed streams)",
+                max.saturating_mul(2)
+            )));
+        }
+        let failure = if self.live_streams >= max {
+            Error::new(
+                error::STREAMS_TOO_MANY,
+                format!("this connection already has {max} open streams"),
+            )
+        } else if let Some(slot) = self.shared.try_acquire_stream() {
+            match worker::spawn(slot, stream_id, request_id, self.outbox.clone()) {
+                Ok(handle) => {
+                    self.streams.insert(
+                        stream_id,
+                        Stream::Live {
+                            handle,
+                            cursor: None,
+                        },
+                    );
+                    self.live_streams += 1;
+                    self.in_flight += 1;
+                    return Ok(());
+                }
+                Err(e) => {
+                    log::error!("cannot start a SQL worker thread: {e}");
+                    Error::new(error::INTERNAL, "cannot start a worker thread")
+                }
+            }
+        } else {
+            Error::new(
+                error::STREAMS_TOO_MANY,
+                "the server has too many open streams; try again later",
+            )
+        };
+        self.streams
+            .insert(stream_id, Stream::Failed { cursor: None });
+        self.respond(request_id, Err(failure));
+        Ok(())
+    }
+
+    fn close_stream(&mut self, request_id: i32, stream_id: i32) -> Result<(), SessionError> {
+        let Some(mut stream) = self.streams.remove(&stream_id) else {
+            return Err(SessionError::Protocol(format!(
+                "stream {stream_id} not found"
+            )));
+        };
+        if let Some(cursor_id) = stream.cursor_mut().take() {
+            self.cursors.remove(&cursor_id);
+        }
+        match stream {
+            Stream::Live { handle, .. } => {
+                self.live_streams -= 1;
+                if handle.jobs.send(Job::CloseStream { request_id }).is_ok() {
+                    self.in_flight += 1;
+                } else {
+                    self.respond(request_id, Ok(Response::CloseStream {}));
+                }
+            }
+            Stream::Failed { .. } => self.respond(request_id, Ok(Response::CloseStream {})),
+        }
+        Ok(())
+    }
+
+    /// The notifier this session gives to its workers.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}
+
+impl Drop for HranaSession {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,300 @@
+//! Shared by the `sql_*` integration tests: the real server on an ephemeral port (in-process or
+//! as the `wsbridge` binary), a database file in the temp directory, and a small Hrana client on
+//! top of `tungstenite`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::HeaderValue;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
+use wsbridge::server::auth::Policy;
+use wsbridge::server::{Config, Routes, Server, ShutdownHandle};
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A database file in the temp directory, removed (with its WAL files) on drop.
+pub struct TempDb {
+    pub path: PathBuf,
+}
+
+impl TempDb {
+    pub fn new(name: &str) -> TempDb {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "wsbridge-it-{}-{}-{name}.db",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let db = TempDb { path };
+        db.remove();
+        db
+    }
+
+    pub fn path_str(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// The server running in this process, on its own thread.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    handle: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+    pub db: TempDb,
+}
+
+impl TestServer {
+    pub fn start(name: &str, tweak: impl FnOnce(&mut SqlConfig) + Send + 'static) -> TestServer {
+        Self::start_with(name, Some(TOKEN), tweak)
+    }
+
+    pub fn start_with(
+        name: &str,
+        token: Option<&str>,
+        tweak: impl FnOnce(&mut SqlConfig) + Send + 'static,
+    ) -> TestServer {
+        let db = TempDb::new(name);
+        let db_path = db.path_str();
+        let token = token.map(str::to_owned);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut sql_config = SqlConfig {
+                db: db_path,
+                ..SqlConfig::default()
+            };
+            tweak(&mut sql_config);
+            let shared = SqlShared::new(sql_config, token.clone()).expect("database");
+            let policy = Arc::new(Policy::new(token, Vec::new(), Vec::new()));
+            let mut routes = Routes::echo_only(policy);
+            routes.sql = Some(Box::new(SqlRouteFactory::new(shared)));
+            let config = Config {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                shutdown_timeout: Duration::from_secs(1),
+                close_timeout: Duration::from_secs(1),
+                ..Config::default()
+            };
+            let mut server = Server::bind(config, routes).expect("bind");
+            tx.send((server.local_addr(), server.shutdown_handle()))
+                .expect("report address");
+            server.run().expect("server loop");
+        });
+        let (addr, handle) = rx.recv().expect("server started");
+        TestServer {
+            addr,
+            handle,
+            thread: Some(thread),
+            db,
+        }
+    }
+
+    /// A client that connected with `hrana2, hrana1` (what `@libsql/client` offers) and said
+    /// hello with the token.
+    pub fn client(&self) -> Hrana {
+        self.client_with("hrana2, hrana1")
+    }
+
+    pub fn client_with(&self, protocols: &str) -> Hrana {
+        let (mut c, _) = Hrana::connect(self.addr, "/", Some(protocols), None);
+        c.hello_ok(Some(TOKEN));
+        c
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A Hrana-over-WebSocket client (JSON).
+pub struct Hrana {
+    pub ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    next_id: i32,
+    pending: HashMap<i64, Json>,
+}
+
+impl Hrana {
+    /// Connects; returns the client and the subprotocol the server selected.
+    pub fn connect(
+        addr: SocketAddr,
+        path: &str,
+        protocols: Option<&str>,
+        bearer: Option<&str>,
+    ) -> (Hrana, Option<String>) {
+        let mut request = format!("ws://{addr}{path}")
+            .into_client_request()
+            .expect("request");
+        if let Some(p) = protocols {
+            request.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_str(p).expect("header"),
+            );
+        }
+        if let Some(token) = bearer {
+            request.headers_mut().insert(
+                "Authorization",
+                HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+            );
+        }
+        let (ws, response) = tungstenite::connect(request).expect("connect");
+        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(20)))
+                .expect("timeout");
+        }
+        let selected = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (
+            Hrana {
+                ws,
+                next_id: 1,
+                pending: HashMap::new(),
+            },
+            selected,
+        )
+    }
+
+    pub fn send(&mut self, msg: &Json) {
+        self.ws.send(Message::text(msg.to_string())).expect("send");
+    }
+
+    pub fn send_raw(&mut self, msg: Message) {
+        self.ws.send(msg).expect("send");
+    }
+
+    /// The next text message, parsed.
+    pub fn recv(&mut self) -> Json {
+        loop {
+            match self.ws.read().expect("read") {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("unexpected message {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the server's close frame; returns it.
+    pub fn expect_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(frame)) => return frame,
+                Ok(_) => {}
+                Err(e) => panic!("no close frame: {e}"),
+            }
+        }
+    }
+
+    pub fn hello_ok(&mut self, jwt: Option<&str>) {
+        self.send(&json!({"type": "hello", "jwt": jwt}));
+        assert_eq!(self.recv(), json!({"type": "hello_ok"}));
+    }
+
+    pub fn request(&mut self, request: Json) -> i32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"type": "request", "request_id": id, "request": request}));
+        id
+    }
+
+    pub fn wait(&mut self, id: i32) -> Json {
+        loop {
+            if let Some(msg) = self.pending.remove(&i64::from(id)) {
+                return msg;
+            }
+            let msg = self.recv();
+            let rid = msg["request_id"].as_i64().expect("a response");
+            assert!(
+                self.pending.insert(rid, msg).is_none(),
+                "duplicate response"
+            );
+        }
+    }
+
+    /// Like `wait`, but `None` when the connection breaks (the server was killed).
+    pub fn try_wait(&mut self, id: i32) -> Option<Json> {
+        loop {
+            if let Some(msg) = self.pending.remove(&i64::from(id)) {
+                return Some(msg);
+            }
+            let msg = match self.ws.read() {
+                Ok(Message::Text(t)) => serde_json::from_str::<Json>(t.as_str()).ok()?,
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                _ => return None,
+            };
+            let rid = msg["request_id"].as_i64()?;
+            self.pending.insert(rid, msg);
+        }
+    }
+
+    pub fn call(&mut self, request: Json) -> Json {
+        let id = self.request(request);
+        self.wait(id)
+    }
+
+    pub fn ok(&mut self, request: Json) -> Json {
+        let msg = self.call(request.clone());
+        assert_eq!(msg["type"], "response_ok", "{request} -> {msg}");
+        msg["response"].clone()
+    }
+
+    pub fn err(&mut self, request: Json) -> Json {
+        let msg = self.call(request.clone());
+        assert_eq!(msg["type"], "response_error", "{request} -> {msg}");
+        msg["error"].clone()
+    }
+
+    pub fn open(&mut self, stream_id: i32) {
+        self.ok(json!({"type": "open_stream", "stream_id": stream_id}));
+    }
+
+    pub fn execute(&mut self, stream_id: i32, stmt: Json) -> Json {
+        self.ok(json!({"type": "execute", "stream_id": stream_id, "stmt": stmt}))["result"].clone()
+    }
+
+    pub fn sql(&mut self, stream_id: i32, sql: &str) -> Json {
+        self.execute(stream_id, json!({"sql": sql}))
+    }
+
+    pub fn sql_err(&mut self, stream_id: i32, sql: &str) -> Json {
+        self.err(json!({"type": "execute", "stream_id": stream_id, "stmt": {"sql": sql}}))
+    }
+}
+
+pub fn int(v: i64) -> Json {
+    json!({"type": "integer", "value": v.to_string()})
+}
+
+pub fn text(s: &str) -> Json {
+    json!({"type": "text", "value": s})
+}
