@@ -7,6 +7,7 @@
 
 pub mod echo;
 pub mod sql;
+pub mod tty;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -450,15 +450,27 @@ impl Conn {
 
     /// Write what is pending, then re-evaluate backpressure and what to wait for.
     fn settle(&mut self, env: &mut Env<'_>) -> Verdict {
-        if self.flush(env) == Verdict::Remove {
-            return Verdict::Remove;
-        }
-        if self.output_paused && self.out.len() < env.config.low_water {
-            self.output_paused = false;
-            self.call_route(env, |route, cx| route.on_ready(Ready::OutputDrained, cx));
+        // Output the route produced on its own (a PTY's) counts as pressure too: the route stops
+        // producing above the high-water mark and is told here when the output drained. A route
+        // that refills quickly gets a few rounds, then waits its turn in `runnable`.
+        let mut rounds = 0;
+        loop {
+            if self.out.len() > env.config.high_water {
+                self.output_paused = true;
+            }
             if self.flush(env) == Verdict::Remove {
                 return Verdict::Remove;
             }
+            if !(self.output_paused && self.out.len() < env.config.low_water) {
+                break;
+            }
+            if rounds == 4 {
+                env.runnable.push(self.id);
+                break;
+            }
+            rounds += 1;
+            self.output_paused = false;
+            self.call_route(env, |route, cx| route.on_ready(Ready::OutputDrained, cx));
         }
         if let Phase::Closing { write_shut } = &mut self.phase
             && self.out.is_empty()
