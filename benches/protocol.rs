@@ -73,7 +73,11 @@ fn client_stream(size: usize, fragments: usize) -> (Vec<u8>, usize) {
         let piece = size.div_ceil(fragments).max(1);
         let chunks: Vec<&[u8]> = data.chunks(piece).collect();
         for (i, chunk) in chunks.iter().enumerate() {
-            let opcode = if i == 0 { OpCode::Binary } else { OpCode::Continuation };
+            let opcode = if i == 0 {
+                OpCode::Binary
+            } else {
+                OpCode::Continuation
+            };
             write_frame(&mut stream, i + 1 == chunks.len(), opcode, Some(KEY), chunk);
         }
     }
@@ -94,7 +98,8 @@ fn bench_decode(c: &mut Criterion) {
                         let mut pos = 0;
                         let mut seen = 0;
                         while pos < input.len() {
-                            let received = conn.handle_bytes(&mut input[pos..], out).expect("valid");
+                            let received =
+                                conn.handle_bytes(&mut input[pos..], out).expect("valid");
                             pos += received.consumed;
                             if let Some(Event::Message(m)) = received.event {
                                 black_box(m);
@@ -127,7 +132,10 @@ fn bench_decode(c: &mut Criterion) {
 }
 
 fn bench_encode(c: &mut Criterion) {
-    for (name, role) in [("encode-server", TRole::Server), ("encode-client-masked", TRole::Client)] {
+    for (name, role) in [
+        ("encode-server", TRole::Server),
+        ("encode-client-masked", TRole::Client),
+    ] {
         let mut group = c.benchmark_group(name);
         for size in SIZES {
             group.throughput(Throughput::Bytes(size as u64));
@@ -153,7 +161,8 @@ fn bench_encode(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new("tungstenite", size), &size, |b, _| {
                 b.iter(|| {
                     sink.output.clear();
-                    ws.write(&mut sink, TMessage::Binary(bytes.clone())).expect("write");
+                    ws.write(&mut sink, TMessage::Binary(bytes.clone()))
+                        .expect("write");
                     ws.flush(&mut sink).expect("flush");
                     black_box(&sink.output);
                 })
@@ -189,15 +198,19 @@ fn bench_utf8(c: &mut Criterion) {
                 v.finish().expect("valid");
             })
         });
-        group.bench_with_input(BenchmarkId::new("wsbridge-in-1000-byte-pieces", size), &size, |b, _| {
-            b.iter(|| {
-                let mut v = Utf8Validator::new();
-                for piece in black_box(&data).chunks(1000) {
-                    v.feed(piece).expect("valid");
-                }
-                v.finish().expect("valid");
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("wsbridge-in-1000-byte-pieces", size),
+            &size,
+            |b, _| {
+                b.iter(|| {
+                    let mut v = Utf8Validator::new();
+                    for piece in black_box(&data).chunks(1000) {
+                        v.feed(piece).expect("valid");
+                    }
+                    v.finish().expect("valid");
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("std-from-utf8", size), &size, |b, _| {
             b.iter(|| std::str::from_utf8(black_box(&data)).expect("valid").len())
         });
@@ -248,5 +261,12 @@ fn bench_handshake(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_mask, bench_decode, bench_encode, bench_utf8, bench_handshake);
+criterion_group!(
+    benches,
+    bench_mask,
+    bench_decode,
+    bench_encode,
+    bench_utf8,
+    bench_handshake
+);
 criterion_main!(benches);

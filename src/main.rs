@@ -62,6 +62,9 @@ struct BenchArgs {
     /// Print only the JSON line.
     #[arg(long)]
     json: bool,
+    /// Also measure this local server process's CPU time over the measured window.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
 }
 
 #[derive(Args)]
@@ -301,6 +304,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         in_flight: args.in_flight,
         text: args.text,
         raw_tcp: args.raw_tcp,
+        server_pid: args.server_pid,
     };
     let report = wsbridge::bench::run(&config)?;
     if !args.json {
