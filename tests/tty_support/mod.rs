@@ -206,8 +206,13 @@ impl Client {
                 true
             }
             Ok(_) => true,
+            // A read with SO_RCVTIMEO returns EINTR after any signal or stop/continue of this
+            // process, handler or not (signal(7)); it is safe to read again.
             Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
             {
                 true
             }
