@@ -114,8 +114,6 @@ pub struct RouteContext<'a> {
     pub registry: &'a mio::Registry,
     /// The token to register the route's own source with.
     pub source_token: mio::Token,
-    /// Wakes the loop from another thread and leads to [`Route::on_ready`]`(Ready::Notified)`.
-    pub notifier: &'a Notifier,
     /// The time of this loop iteration.
     pub now: Instant,
     /// Above this much unsent output a route should stop producing more.
@@ -175,9 +173,9 @@ pub trait RouteFactory {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId {
     /// The slot in the connection table.
-    pub key: usize,
-    /// Bumped every time a slot is reused.
-    pub generation: u64,
+    pub key: u32,
+    /// Bumped for every new connection (wrapping), so a reused slot has a new identity.
+    pub generation: u32,
 }
 
 /// The loop side of notifications: a waker and the connections that asked to be woken.

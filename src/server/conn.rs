@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -27,6 +27,8 @@ pub(crate) struct Env<'a> {
     pub routes: &'a Routes,
     pub notify: &'a Arc<NotifyQueue>,
     pub now: Instant,
+    /// `now` as a compact stamp.
+    pub stamp: Stamp,
     /// Connections to service again without waiting for readiness.
     pub runnable: &'a mut Vec<ConnId>,
     /// Connections in their opening handshake.
@@ -44,7 +46,7 @@ enum Phase {
     /// Waiting for the request head; bytes of a head that came in pieces.
     Handshake { buf: Vec<u8> },
     /// Upgraded: the protocol state machine and the route behind it.
-    Open(Box<Upgraded>),
+    Open(Upgraded),
     /// The last bytes are queued (an HTTP response, a Close): flush, send FIN, then read and
     /// discard until the peer's FIN, so our last bytes are not destroyed by a reset (a close
     /// with unread input sends RST).
@@ -55,7 +57,6 @@ enum Phase {
 struct Upgraded {
     ws: Connection,
     route: Box<dyn Route>,
-    notifier: Notifier,
 }
 
 /// A connection in the table.
@@ -72,11 +73,38 @@ pub(crate) struct Conn {
     output_paused: bool,
     /// The peer sent FIN.
     eof: bool,
-    last_heard: Instant,
-    last_write_progress: Instant,
-    last_ping: Instant,
+    last_heard: Stamp,
+    last_write_progress: Stamp,
+    last_ping: Stamp,
     /// Handshake deadline, wait for the peer's Close, or the end of lingering.
-    deadline: Option<Instant>,
+    deadline: Option<Stamp>,
+}
+
+/// A time as milliseconds since the server started, in 4 bytes instead of an `Instant`'s 16:
+/// thousands of idle connections each keep four of them. It wraps after 49 days, so only
+/// differences between recent stamps are meaningful, which is all timers need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp(u32);
+
+impl Stamp {
+    /// The stamp of `now` for a server that started at `epoch`.
+    pub fn new(epoch: Instant, now: Instant) -> Stamp {
+        Stamp(now.duration_since(epoch).as_millis() as u32)
+    }
+
+    /// Time from `earlier` to `self`.
+    fn since(self, earlier: Stamp) -> Duration {
+        Duration::from_millis(self.0.wrapping_sub(earlier.0) as u64)
+    }
+
+    fn after(self, duration: Duration) -> Stamp {
+        Stamp(self.0.wrapping_add(duration.as_millis() as u32))
+    }
+
+    /// Whether `deadline` has come (it was set less than 24 days before).
+    fn reached(self, deadline: Stamp) -> bool {
+        (self.0.wrapping_sub(deadline.0) as i32) >= 0
+    }
 }
 
 /// The token of a connection's socket and of its route's own source.
@@ -89,7 +117,7 @@ pub(crate) fn source_token(key: usize) -> Token {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, id: ConnId, now: Instant, config: &Config) -> Self {
+    pub fn new(stream: TcpStream, id: ConnId, now: Stamp, config: &Config) -> Self {
         Conn {
             stream,
             id,
@@ -102,7 +130,7 @@ impl Conn {
             last_heard: now,
             last_write_progress: now,
             last_ping: now,
-            deadline: Some(now + config.handshake_timeout),
+            deadline: Some(now.after(config.handshake_timeout)),
         }
     }
 
@@ -139,7 +167,7 @@ impl Conn {
                     return self.on_eof(env);
                 }
                 Ok(n) => {
-                    self.last_heard = env.now;
+                    self.last_heard = env.stamp;
                     budget = budget.saturating_sub(n);
                     self.on_bytes(&mut read_buf[..n], env);
                     if !self.out.is_empty() && self.out.len() > env.config.high_water {
@@ -279,12 +307,11 @@ impl Conn {
         policy.check_host(upgrade.host)?;
         policy.check_origin(upgrade.origin, upgrade.host)?;
         let (kind, protocol) = routes::select(head)?;
-        let notifier = Notifier::new(env.notify.clone(), self.id);
         let request = RouteRequest {
             head,
             protocol,
             bearer_authorized: policy.bearer_matches(upgrade.authorization),
-            notifier: notifier.clone(),
+            notifier: Notifier::new(env.notify.clone(), self.id),
         };
         let route: Box<dyn Route> = match kind {
             RouteKind::Echo => Box::new(routes::echo::Echo),
@@ -307,13 +334,12 @@ impl Conn {
             self.id.key,
             protocol.unwrap_or("-")
         );
-        self.phase = Phase::Open(Box::new(Upgraded {
+        self.phase = Phase::Open(Upgraded {
             ws: Connection::server(env.config.limits),
             route,
-            notifier,
-        }));
+        });
         self.deadline = None;
-        self.last_ping = env.now;
+        self.last_ping = env.stamp;
         self.call_route(env, |route, cx| route.on_open(cx));
         Ok(())
     }
@@ -324,11 +350,7 @@ impl Conn {
         let Phase::Open(up) = phase else {
             return;
         };
-        let Upgraded {
-            ws,
-            route,
-            notifier,
-        } = up.as_mut();
+        let Upgraded { ws, route } = up;
         let mut pos = 0;
         while pos < bytes.len() {
             match ws.handle_bytes(&mut bytes[pos..], out) {
@@ -339,8 +361,7 @@ impl Conn {
                             tx: received.tx,
                             out,
                             registry: env.registry,
-                            source_token: source_token(id.key),
-                            notifier,
+                            source_token: source_token(id.key as usize),
                             now: env.now,
                             high_water: env.config.high_water,
                         };
@@ -367,17 +388,12 @@ impl Conn {
     ) {
         let Conn { phase, out, id, .. } = self;
         if let Phase::Open(up) = phase {
-            let Upgraded {
-                ws,
-                route,
-                notifier,
-            } = up.as_mut();
+            let Upgraded { ws, route } = up;
             let mut cx = RouteContext {
                 tx: ws.sender(),
                 out,
                 registry: env.registry,
-                source_token: source_token(id.key),
-                notifier,
+                source_token: source_token(id.key as usize),
                 now: env.now,
                 high_water: env.config.high_water,
             };
@@ -395,7 +411,7 @@ impl Conn {
             State::Open => {}
             State::CloseSent => {
                 if self.deadline.is_none() {
-                    self.deadline = Some(env.now + env.config.close_timeout);
+                    self.deadline = Some(env.stamp.after(env.config.close_timeout));
                 }
             }
             // The handshake completed (or failed): the server closes the TCP connection first
@@ -415,17 +431,12 @@ impl Conn {
     fn finish_route(&mut self, env: &mut Env<'_>) {
         let Conn { phase, out, id, .. } = self;
         if let Phase::Open(up) = phase {
-            let Upgraded {
-                ws,
-                route,
-                notifier,
-            } = up.as_mut();
+            let Upgraded { ws, route } = up;
             let mut cx = RouteContext {
                 tx: ws.sender(),
                 out,
                 registry: env.registry,
-                source_token: source_token(id.key),
-                notifier,
+                source_token: source_token(id.key as usize),
                 now: env.now,
                 high_water: env.config.high_water,
             };
@@ -438,7 +449,7 @@ impl Conn {
         if !matches!(self.phase, Phase::Closing { .. }) {
             self.phase = Phase::Closing { write_shut: false };
         }
-        self.deadline = Some(env.now + env.config.close_timeout);
+        self.deadline = Some(env.stamp.after(env.config.close_timeout));
     }
 
     fn leave_handshake(&mut self, env: &mut Env<'_>) {
@@ -497,7 +508,7 @@ impl Conn {
                 Ok(0) => return Verdict::Remove,
                 Ok(n) => {
                     self.out.drain(..n);
-                    self.last_write_progress = env.now;
+                    self.last_write_progress = env.stamp;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -516,7 +527,11 @@ impl Conn {
             };
             if env
                 .registry
-                .reregister(&mut self.stream, socket_token(self.id.key), interest)
+                .reregister(
+                    &mut self.stream,
+                    socket_token(self.id.key as usize),
+                    interest,
+                )
                 .is_err()
             {
                 return Verdict::Remove;
@@ -528,9 +543,9 @@ impl Conn {
 
     /// Timers: handshake and close deadlines, write progress, idle and heartbeat.
     pub fn on_tick(&mut self, env: &mut Env<'_>) -> Verdict {
-        let now = env.now;
+        let now = env.stamp;
         let config = env.config;
-        let past_deadline = self.deadline.is_some_and(|d| now >= d);
+        let past_deadline = self.deadline.is_some_and(|d| now.reached(d));
         match &mut self.phase {
             Phase::Handshake { .. } => {
                 if past_deadline {
@@ -545,7 +560,9 @@ impl Conn {
             }
             Phase::Open(up) => {
                 let ws = &mut up.ws;
-                if !self.out.is_empty() && now - self.last_write_progress >= config.write_timeout {
+                if !self.out.is_empty()
+                    && now.since(self.last_write_progress) >= config.write_timeout
+                {
                     log::info!(
                         "conn {}: closed, no write progress for {:?}",
                         self.id.key,
@@ -557,14 +574,14 @@ impl Conn {
                     log::debug!("conn {}: no Close from the peer in time", self.id.key);
                     return Verdict::Remove;
                 }
-                if now - self.last_heard >= config.idle_timeout {
+                if now.since(self.last_heard) >= config.idle_timeout {
                     log::debug!("conn {}: idle timeout", self.id.key);
                     ws.close(CloseCode::GOING_AWAY, "idle timeout", &mut self.out);
                     self.begin_closing(env);
                     return self.settle(env);
                 }
-                if now - self.last_heard >= config.ping_interval
-                    && now - self.last_ping >= config.ping_interval
+                if now.since(self.last_heard) >= config.ping_interval
+                    && now.since(self.last_ping) >= config.ping_interval
                     && ws.state() == State::Open
                 {
                     ws.sender().send_ping(b"", &mut self.out);
@@ -583,8 +600,8 @@ impl Conn {
             Phase::Open(up) => {
                 up.ws
                     .close(CloseCode::GOING_AWAY, "server shutting down", &mut self.out);
-                self.deadline =
-                    Some(env.now + env.config.close_timeout.min(env.config.shutdown_timeout));
+                let wait = env.config.close_timeout.min(env.config.shutdown_timeout);
+                self.deadline = Some(env.stamp.after(wait));
                 self.after_route(env);
                 self.settle(env)
             }

@@ -26,7 +26,7 @@ use slab::Slab;
 
 use self::auth::Policy;
 pub use self::config::Config;
-use self::conn::{Conn, Env, Verdict, socket_token};
+use self::conn::{Conn, Env, Stamp, Verdict, socket_token};
 use self::pages::{BuiltinPages, PageSource};
 use self::sys::SignalPipe;
 use crate::routes::{ConnId, NotifyQueue, Ready, RouteFactory};
@@ -89,7 +89,7 @@ pub struct Server {
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
     conns: Slab<Conn>,
-    next_generation: u64,
+    next_generation: u32,
     config: Config,
     routes: Routes,
     notify: Arc<NotifyQueue>,
@@ -101,6 +101,8 @@ pub struct Server {
     accept_paused_until: Option<Instant>,
     shutdown_deadline: Option<Instant>,
     shutdown_requested: Arc<AtomicBool>,
+    /// The origin of connections' compact time stamps.
+    epoch: Instant,
 }
 
 impl Server {
@@ -120,7 +122,9 @@ impl Server {
             poll,
             listener: Some(listener),
             local_addr,
-            conns: Slab::new(),
+            // Reserved address space, not memory: pages are touched as slots are used, so the
+            // table never doubles (and copies) on the way to thousands of connections.
+            conns: Slab::with_capacity(config.max_connections.min(1 << 20)),
             next_generation: 0,
             config,
             routes,
@@ -133,6 +137,7 @@ impl Server {
             accept_paused_until: None,
             shutdown_deadline: None,
             shutdown_requested: Arc::new(AtomicBool::new(false)),
+            epoch: Instant::now(),
         })
     }
 
@@ -309,11 +314,16 @@ impl Server {
             return;
         }
         let id = ConnId {
-            key,
+            key: key as u32,
             generation: self.next_generation,
         };
-        self.next_generation += 1;
-        entry.insert(Conn::new(stream, id, now, &self.config));
+        self.next_generation = self.next_generation.wrapping_add(1);
+        entry.insert(Conn::new(
+            stream,
+            id,
+            Stamp::new(self.epoch, now),
+            &self.config,
+        ));
         self.handshaking += 1;
     }
 
@@ -335,9 +345,10 @@ impl Server {
             spare_out,
             runnable,
             handshaking,
+            epoch,
             ..
         } = self;
-        let Some(conn) = conns.get_mut(id.key).filter(|c| c.id == id) else {
+        let Some(conn) = conns.get_mut(id.key as usize).filter(|c| c.id == id) else {
             return;
         };
         // An idle connection owns no output buffer: it borrows the spare one while it works and
@@ -351,6 +362,7 @@ impl Server {
             routes,
             notify,
             now,
+            stamp: Stamp::new(*epoch, now),
             runnable,
             handshaking,
         };
@@ -368,7 +380,7 @@ impl Server {
             }
         }
         if verdict == Verdict::Remove {
-            conns.remove(id.key);
+            conns.remove(id.key as usize);
         }
     }
 
