@@ -58,7 +58,7 @@ for scenario in "${scenarios[@]}"; do
       wait "$pid" 2>/dev/null || true
       echo "{\"server\":\"$server\",\"run\":$run,\"bench\":$line}" >>"$results"
       printf '%-18s %5s x %-6s run %s: %s\n' "$server" "$conns" "$size" "$run" \
-        "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(f"{d[\"msgs_per_s\"]:.0f} msg/s, server CPU {d[\"server_cpu_s_per_million\"]:.2f} s per million")' "$line")"
+        "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f msg/s, server CPU %.2f s per million" % (d["msgs_per_s"], d["server_cpu_s_per_million"]))' "$line")"
     done
   done
 done

@@ -73,6 +73,9 @@ pub(crate) struct Conn {
     output_paused: bool,
     /// The peer sent FIN.
     eof: bool,
+    /// Readiness said the peer hung up (or the socket has an error): read until EOF or error
+    /// instead of stopping at a short read.
+    hang_up_seen: bool,
     last_heard: Stamp,
     last_write_progress: Stamp,
     last_ping: Stamp,
@@ -127,6 +130,7 @@ impl Conn {
             read_blocked: false,
             output_paused: false,
             eof: false,
+            hang_up_seen: false,
             last_heard: now,
             last_write_progress: now,
             last_ping: now,
@@ -146,8 +150,18 @@ impl Conn {
         }
     }
 
-    /// The socket is readable: read until it would block, the budget is spent, or
+    /// Readiness reported that the peer closed its side or the socket failed.
+    pub fn note_hang_up(&mut self) {
+        self.hang_up_seen = true;
+    }
+
+    /// The socket is readable: read until the socket is drained, the budget is spent, or
     /// backpressure applies; handle what came; write what that produced.
+    ///
+    /// A read that fills less than the buffer has drained the socket: with edge-triggered
+    /// readiness, bytes arriving after it raise a new event, so the read that would only say
+    /// `WouldBlock` is skipped (one syscall less per message on small echoes). The exception is
+    /// a hang-up already reported, whose EOF must be read now because no new event will come.
     pub fn on_readable(&mut self, read_buf: &mut [u8], env: &mut Env<'_>) -> Verdict {
         let mut budget = env.config.read_budget;
         loop {
@@ -169,9 +183,14 @@ impl Conn {
                 Ok(n) => {
                     self.last_heard = env.stamp;
                     budget = budget.saturating_sub(n);
+                    let drained = n < read_buf.len() && !self.hang_up_seen;
                     self.on_bytes(&mut read_buf[..n], env);
                     if !self.out.is_empty() && self.out.len() > env.config.high_water {
                         self.output_paused = true;
+                    }
+                    if drained {
+                        self.read_blocked = false;
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -238,7 +238,13 @@ impl Server {
                             self.with_conn(id, now, |conn, _, env| conn.on_writable(env));
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.with_conn(id, now, |conn, buf, env| conn.on_readable(buf, env));
+                            let hung_up = event.is_read_closed() || event.is_error();
+                            self.with_conn(id, now, |conn, buf, env| {
+                                if hung_up {
+                                    conn.note_hang_up();
+                                }
+                                conn.on_readable(buf, env)
+                            });
                         }
                     }
                 }
