@@ -231,7 +231,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         args.read_only_tty,
         &policy,
     )?;
-    let sql = SqlShared::new(args.sql.config(), token.clone()).map_err(|e| e.to_string())?;
+    let sql = SqlShared::new(args.sql.config(), policy.clone()).map_err(|e| e.to_string())?;
     let mut routes = Routes::echo_only(policy);
     routes.sql = Some(Box::new(SqlRouteFactory::new(sql)));
     routes.tty = Some(Box::new(TtyFactory::new(

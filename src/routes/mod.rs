@@ -158,6 +158,8 @@ pub struct RouteRequest<'a> {
     pub protocol: Option<&'static str>,
     /// Whether an `Authorization: Bearer` header carried the server's token.
     pub bearer_authorized: bool,
+    /// The peer's address, for counting its wrong tokens ([`crate::server::auth::Policy::verify_token`]).
+    pub peer: Option<std::net::IpAddr>,
     /// Wakes the loop for this connection from another thread.
     pub notifier: Notifier,
 }

@@ -326,10 +326,21 @@ impl Conn {
         policy.check_host(upgrade.host)?;
         policy.check_origin(upgrade.origin, upgrade.host)?;
         let (kind, protocol) = routes::select(head)?;
+        let peer = self.stream.peer_addr().ok().map(|a| a.ip());
+        let bearer_authorized = policy.bearer_matches_from(upgrade.authorization, peer);
+        if kind != RouteKind::Echo
+            && policy.auth_required()
+            && !bearer_authorized
+            && let Some(wait) = peer.and_then(|ip| policy.retry_after(ip))
+        {
+            // Repeated wrong tokens from this address: it waits before trying again.
+            return Err(HandshakeError::TooManyRequests(wait.as_secs().max(1)));
+        }
         let request = RouteRequest {
             head,
             protocol,
-            bearer_authorized: policy.bearer_matches(upgrade.authorization),
+            bearer_authorized,
+            peer,
             notifier: Notifier::new(env.notify.clone(), self.id),
         };
         let route: Box<dyn Route> = match kind {

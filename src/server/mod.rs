@@ -99,6 +99,8 @@ pub struct Server {
     handshaking: usize,
     signals: Option<SignalPipe>,
     accept_paused_until: Option<Instant>,
+    /// When running out of descriptors was last logged (at most every 10 s).
+    exhaustion_logged: Option<Instant>,
     shutdown_deadline: Option<Instant>,
     shutdown_requested: Arc<AtomicBool>,
     /// The origin of connections' compact time stamps.
@@ -135,6 +137,7 @@ impl Server {
             handshaking: 0,
             signals: None,
             accept_paused_until: None,
+            exhaustion_logged: None,
             shutdown_deadline: None,
             shutdown_requested: Arc::new(AtomicBool::new(false)),
             epoch: Instant::now(),
@@ -296,7 +299,13 @@ impl Server {
                 Err(e) if is_resource_exhaustion(&e) => {
                     // The pending connections stay in the backlog; retry after a pause instead
                     // of spinning on a listener that stays readable.
-                    log::warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    if self
+                        .exhaustion_logged
+                        .is_none_or(|at| now - at >= Duration::from_secs(10))
+                    {
+                        log::warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?} at a time");
+                        self.exhaustion_logged = Some(now);
+                    }
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }

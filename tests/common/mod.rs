@@ -42,6 +42,19 @@ impl ServerProcess {
         if let Some(dir) = cwd {
             command.current_dir(dir);
         }
+        Self::spawn(command)
+    }
+
+    /// Start a prepared `wsbridge serve` command (it must listen on port 0 and print its
+    /// address), waiting until it prints its address.
+    pub fn spawn(mut command: Command) -> ServerProcess {
+        command
+            .env(
+                "WSBRIDGE_LOG",
+                std::env::var("WSBRIDGE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = command.spawn().expect("start wsbridge");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();

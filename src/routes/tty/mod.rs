@@ -54,7 +54,8 @@ impl RouteFactory for TtyFactory {
         let notifier = request.notifier.clone();
         let waker: reaper::Waker = Arc::new(move || notifier.notify());
         Ok(Box::new(TtyRoute {
-            session: Session::new(self.config.clone(), request.bearer_authorized, Some(waker)),
+            session: Session::new(self.config.clone(), request.bearer_authorized, Some(waker))
+                .with_peer(request.peer),
             registered: Vec::new(),
         }))
     }

@@ -28,6 +28,8 @@ use std::time::Duration;
 use super::proto::{self, ClientMessage, DecodeError, ServerMessage};
 use super::reaper::{self, Waker};
 use super::sys::{self, Child, Command, Pty, PtyRead};
+use std::net::IpAddr;
+
 use crate::server::auth::{Policy, constant_time_eq};
 
 /// Close codes the session sends (RFC 6455 §7.4.1).
@@ -173,6 +175,8 @@ struct Running {
 pub struct Session {
     config: Arc<Config>,
     preauthenticated: bool,
+    /// The client's address, whose wrong tokens the policy counts.
+    peer: Option<IpAddr>,
     waker: Option<Waker>,
     state: State,
 }
@@ -185,9 +189,17 @@ impl Session {
         Session {
             config,
             preauthenticated,
+            peer: None,
             waker,
             state: State::AwaitingInit,
         }
+    }
+
+    /// The client's address: wrong tokens from it are counted by the policy, which makes it
+    /// wait after a few ([`Policy::verify_token`]).
+    pub fn with_peer(mut self, peer: Option<IpAddr>) -> Session {
+        self.peer = peer;
+        self
     }
 
     /// The fds to register with the event loop once [`Outcome::Spawned`] was returned: the PTY master,
@@ -287,7 +299,7 @@ impl Session {
                         || init
                             .auth_token
                             .as_deref()
-                            .is_some_and(|given| policy.token_matches(given))
+                            .is_some_and(|given| policy.verify_token(given, self.peer))
                 }
             };
         if !authorised {
