@@ -22,7 +22,7 @@ fn main() -> std::io::Result<()> {
     loop {
         poll.poll(&mut events, None)?;
         for event in events.iter() {
-            if event.token() == Token(usize::MAX) {
+            if event.token() == LISTENER {
                 while let Ok((mut stream, _)) = listener.accept() {
                     stream.set_nodelay(true)?;
                     let entry = conns.vacant_entry();
@@ -35,7 +35,7 @@ fn main() -> std::io::Result<()> {
                 }
                 continue;
             }
-            let key = event.token().0;
+            let key = event.token().0 - 1;
             let Some(stream) = conns.get_mut(key) else {
                 continue;
             };

@@ -115,7 +115,7 @@ impl Tracer {
             if flow.in_http {
                 input = http_bytes(flow, input, conn, &mut lines);
             } else if flow.frame.is_none() {
-                input = header_bytes(flow, input, conn, &mut lines);
+                input = header_bytes(flow, input, conn, route, config, &mut lines);
             } else {
                 input = payload_bytes(flow, input, conn, route, config, &mut lines);
             }
@@ -184,6 +184,8 @@ fn header_bytes<'a>(
     flow: &mut Flow,
     input: &'a [u8],
     conn: u32,
+    route: Option<RouteKind>,
+    config: TraceConfig,
     lines: &mut Vec<String>,
 ) -> &'a [u8] {
     let before = flow.pending.len();
@@ -202,7 +204,7 @@ fn header_bytes<'a>(
             flow.pending.clear();
             if header.payload_len == 0 {
                 flow.frame = Some(frame);
-                finish_frame(flow, conn, None, TraceConfig::default(), lines, true);
+                finish_frame(flow, conn, route, config, lines, true);
             } else {
                 flow.frame = Some(frame);
             }
