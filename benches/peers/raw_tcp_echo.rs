@@ -7,6 +7,8 @@ use std::io::{ErrorKind, Read, Write};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
+const LISTENER: Token = Token(0);
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
@@ -15,7 +17,7 @@ fn main() -> std::io::Result<()> {
     println!("listening on {}", listener.local_addr()?);
     let mut poll = Poll::new()?;
     poll.registry()
-        .register(&mut listener, Token(usize::MAX), Interest::READABLE)?;
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut conns = slab::Slab::new();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 256 * 1024];
