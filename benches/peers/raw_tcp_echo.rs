@@ -14,10 +14,10 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9004".into());
     let mut listener = TcpListener::bind(addr.parse().expect("address"))?;
-    println!("listening on {}", listener.local_addr()?);
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
+    println!("listening on {}", listener.local_addr()?);
     let mut conns = slab::Slab::new();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 256 * 1024];
