@@ -467,3 +467,50 @@ fn empty_close_is_answered_with_an_empty_close() {
     assert_eq!(events, vec![Owned::Close(None, String::new())]);
     assert_eq!(out, [0x88, 0x00]);
 }
+
+#[test]
+fn codes_never_sent_on_the_wire_are_dropped() {
+    // §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close control frame".
+    for code in [1005u16, 1006, 1015] {
+        let mut out = Vec::new();
+        server().close(CloseCode(code), "reason", &mut out);
+        assert_eq!(out, [0x88, 0x00], "code {code}");
+    }
+}
+
+#[test]
+fn client_frames_get_a_fresh_mask_each() {
+    // §5.3: "the masking key MUST be derived from a strong source of entropy, and the masking
+    // key for a given frame MUST NOT make it simple for a server or proxy to predict the masking
+    // key for a subsequent frame."
+    let mut conn = client();
+    let mut keys = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let mut out = Vec::new();
+        conn.sender().send_binary(b"x", &mut out);
+        let (header, _) = FrameHeader::decode(&out).unwrap().unwrap();
+        keys.insert(header.mask.expect("client frames are masked"));
+    }
+    assert!(
+        keys.len() > 990,
+        "only {} distinct keys in 1000 frames",
+        keys.len()
+    );
+}
+
+#[test]
+fn no_data_frame_after_close_but_close_is_still_answered() {
+    // §5.5.1: after sending a Close, "the endpoint MUST NOT send any more data frames"; and an
+    // endpoint that receives a Close without having sent one "MUST send a Close frame in
+    // response".
+    let mut conn = server();
+    let mut out = Vec::new();
+    conn.close(CloseCode::NORMAL, "", &mut out);
+    out.clear();
+    assert!(!conn.sender().send_text("late", &mut out));
+    assert!(!conn.sender().send_binary(b"late", &mut out));
+    assert!(out.is_empty());
+    let (events, reply, _) = feed(&mut server(), &[&frame(true, 8, &[0x03, 0xe8])]);
+    assert_eq!(events, [Owned::Close(Some(1000), String::new())]);
+    assert_eq!(reply, [0x88, 0x02, 0x03, 0xe8]);
+}
