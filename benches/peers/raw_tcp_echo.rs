@@ -26,14 +26,17 @@ fn main() -> std::io::Result<()> {
         for event in events.iter() {
             if event.token() == LISTENER {
                 while let Ok((mut stream, _)) = listener.accept() {
-                    stream.set_nodelay(true)?;
+                    // A client may already be gone: skip it rather than stop the server.
+                    let _ = stream.set_nodelay(true);
                     let entry = conns.vacant_entry();
-                    poll.registry().register(
-                        &mut stream,
-                        Token(entry.key()),
-                        Interest::READABLE,
-                    )?;
-                    entry.insert(stream);
+                    let token = Token(entry.key() + 1);
+                    if poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE)
+                        .is_ok()
+                    {
+                        entry.insert(stream);
+                    }
                 }
                 continue;
             }
