@@ -27,6 +27,9 @@ port=7300
 start_server() { # name port -> sets $pid
   local name=$1 port=$2
   local log=$out/$name.log
+  # Emptied here, not by the background job's redirection, which may run after the wait below
+  # has already read the previous run's "listening on".
+  : >"$log"
   case $name in
     wsbridge) taskset -c 0 target/release/wsbridge serve --listen "127.0.0.1:$port" --no-auth --db :memory: >"$log" 2>&1 & ;;
     tungstenite) taskset -c 0 target/release/examples/tungstenite_echo "127.0.0.1:$port" >"$log" 2>&1 & ;;
