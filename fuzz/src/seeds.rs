@@ -689,7 +689,8 @@ mod tests {
     /// Every file in the corpus (seeds and anything added later) passes its target's checks.
     #[test]
     fn every_corpus_file_passes_its_target() {
-        let targets: [(&str, fn(&[u8])); 7] = [
+        type Check = fn(&[u8]);
+        let targets: [(&str, Check); 7] = [
             ("frame_header", targets::frame_header),
             ("handshake", targets::handshake),
             ("utf8", targets::utf8),
