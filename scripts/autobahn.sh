@@ -1,36 +1,71 @@
 #!/usr/bin/env bash
-# Run the Autobahn TestSuite's own cases (through the PyPI package `kosoku`) against the release
-# server's echo route, and judge groups 1-10 from index.json.
+# Run the Autobahn TestSuite's own cases (through the PyPI package `kosoku`) against wsbridge,
+# both ways, and judge groups 1-10 from each index.json:
+#   server: kosoku -m fuzzingclient drives the release server's echo route;
+#   client: kosoku -m fuzzingserver is driven by wsbridge's client (examples/autobahn_client.rs).
 #
-#   scripts/autobahn.sh [OUTDIR]          default OUTDIR: target/autobahn/server
+#   scripts/autobahn.sh [server|client|both]     default: both; reports in target/autobahn/
 #
-# Environment: KOSOKU_ARGS adds arguments (e.g. "-i 6.*" to run one group); WSBRIDGE_BIN names
-# an already built release binary (CI passes the one `cargo test --release` built, which a plain
-# `cargo build` would compile again with the features resolved without dev-dependencies).
+# Environment: KOSOKU_ARGS adds arguments in server mode (e.g. "-i 6.*" to run one group);
+# WSBRIDGE_BIN and AUTOBAHN_CLIENT_BIN name already built release binaries (CI passes those
+# `cargo test --release` built, which a plain `cargo build` would compile again with the features
+# resolved without dev-dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-target/autobahn/server}
+mode=${1:-both}
 scripts/venv.sh >/dev/null
-if [ -z "${WSBRIDGE_BIN:-}" ]; then
-  cargo build --release --quiet --bin wsbridge
-  WSBRIDGE_BIN=target/release/wsbridge
-fi
-rm -rf "$out" && mkdir -p "$out"
-log=$out/server.log
-"$WSBRIDGE_BIN" serve --listen 127.0.0.1:0 --no-auth >"$out/server.out" 2>"$log" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
+kosoku=.venv-autobahn/bin/kosoku
+status=0
+
+wait_for() { # file pattern
+  for _ in $(seq 200); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+if [ "$mode" = server ] || [ "$mode" = both ]; then
+  if [ -z "${WSBRIDGE_BIN:-}" ]; then
+    cargo build --release --quiet --bin wsbridge
+    WSBRIDGE_BIN=target/release/wsbridge
+  fi
+  out=target/autobahn/server
+  rm -rf "$out" && mkdir -p "$out"
+  "$WSBRIDGE_BIN" serve --listen 127.0.0.1:0 --no-auth --db :memory: >"$out/server.out" 2>"$out/server.log" &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  wait_for "$out/server.out" "listening on" || { echo "server did not start"; cat "$out/server.log"; exit 1; }
   addr=$(sed -n 's/.* listening on \(.*\)$/\1/p' "$out/server.out")
-  [ -n "$addr" ] && break
-  sleep 0.05
-done
-[ -n "$addr" ] || { echo "server did not start"; cat "$log"; exit 1; }
-# kosoku exits 1 whenever a case is not OK, UNIMPLEMENTED included: judge from index.json.
-# shellcheck disable=SC2086
-.venv-autobahn/bin/kosoku -m fuzzingclient "$addr" -p 4 -o "$out" ${KOSOKU_ARGS:-} >"$out/kosoku.log" 2>&1 || true
-[ -f "$out/index.json" ] || { echo "kosoku wrote no index.json"; tail -20 "$out/kosoku.log"; exit 1; }
-kill -TERM $server
-wait $server || { echo "server exited with status $?"; exit 1; }
-trap - EXIT
-python3 scripts/autobahn-summary.py "$out/index.json" autobahn
+  # kosoku exits 1 whenever a case is not OK, UNIMPLEMENTED included: judge from index.json.
+  # shellcheck disable=SC2086
+  $kosoku -m fuzzingclient "$addr" -p 4 -o "$out" ${KOSOKU_ARGS:-} >"$out/kosoku.log" 2>&1 || true
+  [ -f "$out/index.json" ] || { echo "kosoku wrote no index.json"; tail -20 "$out/kosoku.log"; exit 1; }
+  kill -TERM $server
+  wait $server || { echo "server exited with status $?"; exit 1; }
+  trap - EXIT
+  python3 scripts/autobahn-summary.py "$out/index.json" autobahn || status=1
+fi
+
+if [ "$mode" = client ] || [ "$mode" = both ]; then
+  if [ -z "${AUTOBAHN_CLIENT_BIN:-}" ]; then
+    cargo build --release --quiet --example autobahn_client
+    AUTOBAHN_CLIENT_BIN=target/release/examples/autobahn_client
+  fi
+  out=target/autobahn/client
+  rm -rf "$out" && mkdir -p "$out"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  $kosoku -m fuzzingserver "127.0.0.1:$port" -o "$out" >"$out/kosoku.log" 2>&1 &
+  fuzzer=$!
+  trap 'kill $fuzzer 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do
+    (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+    sleep 0.05
+  done
+  "$AUTOBAHN_CLIENT_BIN" "ws://127.0.0.1:$port" wsbridge 2>"$out/client.log" || { echo "client runner failed"; tail "$out/client.log"; exit 1; }
+  wait $fuzzer || true
+  trap - EXIT
+  [ -f "$out/index.json" ] || { echo "kosoku wrote no index.json"; tail -20 "$out/kosoku.log"; exit 1; }
+  python3 scripts/autobahn-summary.py "$out/index.json" autobahn-client || status=1
+fi
+exit $status

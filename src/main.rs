@@ -1,6 +1,8 @@
 //! The `wsbridge` command: parse arguments, build the server, run it.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use wsbridge::cli::{parse_seconds, parse_size};
 use wsbridge::protocol::Limits;
 use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
+use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
 use wsbridge::server::auth::{Policy, generate_token};
 use wsbridge::server::{Config, Routes, Server};
 
@@ -26,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load-test a WebSocket echo server (or a raw TCP echo with --raw-tcp).
     Bench(BenchArgs),
 }
@@ -59,6 +62,9 @@ struct BenchArgs {
     /// Print only the JSON line.
     #[arg(long)]
     json: bool,
+    /// Also measure this local server process's CPU time over the measured window.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
 }
 
 #[derive(Args)]
@@ -108,6 +114,19 @@ struct ServeArgs {
     /// Seconds a graceful shutdown (SIGTERM, SIGINT) may take.
     #[arg(long, value_parser = parse_seconds, default_value = "10")]
     shutdown_timeout: Duration,
+    /// The program every terminal runs (default: $SHELL, else /bin/sh); its arguments go after `--`.
+    /// Clients never choose what runs.
+    #[arg(long, value_name = "PROGRAM")]
+    shell: Option<OsString>,
+    /// Working directory of the terminal's program (default: the server's).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Terminals only show output: what clients type is dropped.
+    #[arg(long)]
+    read_only_tty: bool,
+    /// Arguments for the terminal's program: `wsbridge serve --shell bash -- -l`.
+    #[arg(last = true, value_name = "ARGS")]
+    shell_args: Vec<OsString>,
     #[command(flatten)]
     sql: SqlArgs,
 }
@@ -158,7 +177,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::new().filter_or("WSBRIDGE_LOG", "info")).init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Bench(args) => bench(args),
     };
     match result {
@@ -205,9 +224,23 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         args.allow_host,
         args.allow_origin,
     ));
-    let sql = SqlShared::new(args.sql.config(), token.clone()).map_err(|e| e.to_string())?;
+    let tty = terminal_config(
+        &args.shell,
+        args.shell_args,
+        args.cwd,
+        args.read_only_tty,
+        &policy,
+    )?;
+    let sql = SqlShared::new(args.sql.config(), policy.clone()).map_err(|e| e.to_string())?;
     let mut routes = Routes::echo_only(policy);
     routes.sql = Some(Box::new(SqlRouteFactory::new(sql)));
+    routes.tty = Some(Box::new(TtyFactory::new(
+        tty,
+        config.high_water,
+        config.low_water,
+    )));
+    routes.pages = Box::new(TerminalPages);
+    let shutdown_timeout = config.shutdown_timeout;
     let mut server = Server::bind(config, routes)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     server
@@ -224,7 +257,41 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         (Some(token), true) => println!("open http://{addr}/?token={token}"),
         _ => println!("open http://{addr}/"),
     }
-    server.run().map_err(|e| format!("event loop: {e}"))
+    let result = server.run().map_err(|e| format!("event loop: {e}"));
+    // Terminals were hung up when their connections closed: wait for their programs to go.
+    if !tty::reaper::wait_idle(shutdown_timeout) {
+        log::warn!("some terminal programs were still running at exit");
+    }
+    result
+}
+
+/// The terminal route's settings from the command line; the program is checked now so a typo fails
+/// at start, not at the first connection.
+fn terminal_config(
+    shell: &Option<OsString>,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    read_only: bool,
+    policy: &Arc<Policy>,
+) -> Result<tty::Config, String> {
+    let program = shell
+        .clone()
+        .or_else(|| std::env::var_os("SHELL").filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "/bin/sh".into());
+    let path = std::env::var_os("PATH");
+    tty::sys::resolve_program(&program, path.as_deref())
+        .map_err(|e| format!("--shell {}: {e}", program.to_string_lossy()))?;
+    if let Some(dir) = &cwd
+        && !dir.is_dir()
+    {
+        return Err(format!("--cwd {}: not a directory", dir.display()));
+    }
+    let mut command = tty::sys::Command::new(program);
+    command.args = args;
+    command.cwd = cwd;
+    let mut config = tty::Config::new(command, tty::Auth::Policy(policy.clone()));
+    config.read_only = read_only;
+    Ok(config)
 }
 
 fn bench(args: BenchArgs) -> Result<(), String> {
@@ -237,6 +304,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         in_flight: args.in_flight,
         text: args.text,
         raw_tcp: args.raw_tcp,
+        server_pid: args.server_pid,
     };
     let report = wsbridge::bench::run(&config)?;
     if !args.json {

@@ -41,6 +41,8 @@ pub struct BenchConfig {
     pub text: bool,
     /// Plain TCP echo, no WebSocket.
     pub raw_tcp: bool,
+    /// A local server process whose CPU time to measure over the measured window.
+    pub server_pid: Option<u32>,
 }
 
 /// What was measured.
@@ -53,12 +55,20 @@ pub struct BenchReport {
     pub elapsed: Duration,
     /// Round trips, in nanoseconds.
     pub latency: Histogram<u64>,
+    /// CPU seconds (user + system) the server process used in the measured window.
+    pub server_cpu: Option<f64>,
 }
 
 impl BenchReport {
     /// Messages per second.
     pub fn rate(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Server CPU seconds per million messages.
+    pub fn server_cpu_per_million(&self) -> Option<f64> {
+        self.server_cpu
+            .map(|cpu| cpu / self.messages.max(1) as f64 * 1e6)
     }
 
     /// Payload megabytes per second, one way.
@@ -90,6 +100,13 @@ impl BenchReport {
             self.rate(),
             self.megabytes_per_second()
         );
+        if let (Some(cpu), Some(per_million)) = (self.server_cpu, self.server_cpu_per_million()) {
+            let _ = writeln!(
+                s,
+                "server CPU: {cpu:.2} s ({:.0}% of one core), {per_million:.2} s per million messages",
+                cpu / self.elapsed.as_secs_f64() * 100.0
+            );
+        }
         let _ = write!(
             s,
             "round trip: p50 {:.1} us, p99 {:.1} us, p999 {:.1} us, max {:.1} us",
@@ -119,6 +136,8 @@ impl BenchReport {
             "p99_us": self.quantile_us(0.99),
             "p999_us": self.quantile_us(0.999),
             "max_us": self.latency.max() as f64 / 1000.0,
+            "server_cpu_s": self.server_cpu,
+            "server_cpu_s_per_million": self.server_cpu_per_million(),
         })
         .to_string()
     }
@@ -232,6 +251,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, String> {
     let setup_deadline = Instant::now() + Duration::from_secs(30);
     let mut measure_start = None;
     let mut measure_end = None;
+    let mut cpu_at_start = None;
     loop {
         poll.poll(&mut events, Some(WAKE_CHECK)).or_else(|e| {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -264,14 +284,19 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, String> {
             (Some(start), Some(end)) => {
                 if !driver.measuring && driver.now >= start {
                     driver.measuring = true;
+                    cpu_at_start = config.server_pid.and_then(process_cpu_seconds);
                 }
                 if driver.now >= end {
                     let elapsed = driver.now - start;
+                    let server_cpu = cpu_at_start
+                        .zip(config.server_pid.and_then(process_cpu_seconds))
+                        .map(|(before, after)| after - before);
                     return Ok(BenchReport {
                         config: config.clone(),
                         messages: driver.messages,
                         elapsed,
                         latency: driver.latency,
+                        server_cpu,
                     });
                 }
             }
@@ -476,4 +501,16 @@ fn flush(client: &mut Client) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// User plus system CPU seconds of a process, from `/proc/PID/stat` (fields 14 and 15, in clock
+/// ticks of 1/100 s on Linux).
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields are counted after its closing paren.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }

@@ -160,22 +160,23 @@ struct FrameInProgress {
     fin: bool,
     mask: Option<[u8; 4]>,
     remaining: u64,
-    /// Bytes of this frame's payload already read: the masking key's phase.
-    offset: usize,
+    /// Payload bytes read so far, modulo 4: the masking key's phase.
+    mask_phase: u8,
 }
 
 /// What completed in a call to [`Receiver::receive`], without borrowing anything yet.
 enum Completed {
-    /// A single-frame message that was wholly in the input, now unmasked in place.
+    /// A whole frame that was wholly in the input, now unmasked in place: a single-frame message
+    /// or a control frame. The common case, and no copy.
     InPlace {
         start: usize,
         end: usize,
         opcode: OpCode,
     },
+    /// A fragmented (or split) message, finished in the reassembly buffer.
     Reassembled,
-    Ping,
-    Pong,
-    Close,
+    /// A control frame that arrived in pieces, gathered in the control buffer.
+    Gathered(OpCode),
 }
 
 /// The receiving half.
@@ -186,10 +187,14 @@ struct Receiver {
     header_len: u8,
     frame: Option<FrameInProgress>,
     message: Reassembler,
-    control: [u8; MAX_CONTROL_PAYLOAD],
-    control_len: u8,
-    /// The reassembled message was handed out and must be released before reading on.
+    /// The payload of a control frame split across reads. Empty, and unallocated, otherwise: an
+    /// idle connection carries no buffer.
+    control: Vec<u8>,
+    /// The last event borrowed the reassembly buffer: clear it before reading on.
     release_message: bool,
+    /// The last event borrowed the control buffer: free it before reading on. (A control frame
+    /// may come in the middle of a fragmented message, whose buffer must then be kept.)
+    release_control: bool,
     /// A Close was received or the connection failed.
     done: bool,
 }
@@ -202,10 +207,10 @@ impl Receiver {
             header: [0; MAX_HEADER_LEN],
             header_len: 0,
             frame: None,
-            message: Reassembler::new(limits.max_message_size),
-            control: [0; MAX_CONTROL_PAYLOAD],
-            control_len: 0,
+            message: Reassembler::new(),
+            control: Vec::new(),
             release_message: false,
+            release_control: false,
             done: false,
         }
     }
@@ -224,6 +229,10 @@ impl Receiver {
             self.message.release();
             self.release_message = false;
         }
+        if self.release_control {
+            self.control = Vec::new();
+            self.release_control = false;
+        }
         let (consumed, completed) = match self.read_until_event(input, tx, out) {
             Ok(read) => read,
             Err(error) => return Err(fail(&mut self.done, tx, out, error)),
@@ -232,25 +241,19 @@ impl Receiver {
         let Receiver {
             message,
             control,
-            control_len,
             release_message,
+            release_control,
             done,
             ..
         } = self;
-        let control = &control[..*control_len as usize];
         let event = match completed {
             None => None,
             Some(Completed::InPlace { start, end, opcode }) => {
                 let payload = &input[start..end];
-                Some(Event::Message(if opcode == OpCode::Text {
-                    // The one UTF-8 pass over a whole single-frame text message (§8.1).
-                    match std::str::from_utf8(payload) {
-                        Ok(text) => Message::Text(text),
-                        Err(_) => return Err(fail(done, tx, out, ProtocolError::InvalidUtf8)),
-                    }
-                } else {
-                    Message::Binary(payload)
-                }))
+                match frame_event(opcode, payload) {
+                    Ok(event) => Some(event),
+                    Err(error) => return Err(fail(done, tx, out, error)),
+                }
             }
             Some(Completed::Reassembled) => {
                 *release_message = true;
@@ -259,12 +262,13 @@ impl Receiver {
                     Err(error) => return Err(fail(done, tx, out, error)),
                 }
             }
-            Some(Completed::Ping) => Some(Event::Ping(control)),
-            Some(Completed::Pong) => Some(Event::Pong(control)),
-            Some(Completed::Close) => match parse_close_payload(control) {
-                Ok(close) => Some(Event::Close(close)),
-                Err(error) => return Err(fail(done, tx, out, error)),
-            },
+            Some(Completed::Gathered(opcode)) => {
+                *release_control = true;
+                match frame_event(opcode, control) {
+                    Ok(event) => Some(event),
+                    Err(error) => return Err(fail(done, tx, out, error)),
+                }
+            }
         };
         Ok((consumed, event))
     }
@@ -282,21 +286,24 @@ impl Receiver {
                     return Ok((input.len(), None));
                 };
                 let opcode = self.start_frame(&header, header_len)?;
-                // The fast path: a whole unfragmented message is already in the input.
+                // The fast path: the whole frame is in the input and is an event by itself (a
+                // single-frame message, or a control frame). Unmask it where it lies.
                 let available = (input.len() - pos) as u64;
-                if matches!(opcode, OpCode::Text | OpCode::Binary)
-                    && header.fin
-                    && header.payload_len <= available
-                {
+                let whole_event = opcode.is_control()
+                    || (header.fin && matches!(opcode, OpCode::Text | OpCode::Binary));
+                if whole_event && header.payload_len <= available {
                     let start = pos;
                     let end = pos + header.payload_len as usize;
                     let payload = &mut input[start..end];
                     if let Some(key) = header.mask {
                         apply_mask(payload, key, 0);
                     }
+                    self.answer_control(opcode, payload, tx, out)?;
                     return Ok((end, Some(Completed::InPlace { start, end, opcode })));
                 }
-                if !opcode.is_control() {
+                if opcode.is_control() {
+                    self.control.clear();
+                } else {
                     self.message
                         .begin_frame(opcode, header_len as u64 + header.payload_len);
                 }
@@ -305,7 +312,7 @@ impl Receiver {
                     fin: header.fin,
                     mask: header.mask,
                     remaining: header.payload_len,
-                    offset: 0,
+                    mask_phase: 0,
                 });
             }
             if let Some(completed) = self.read_payload(input, &mut pos, tx, out)? {
@@ -367,13 +374,40 @@ impl Receiver {
         if header.payload_len > self.limits.max_frame_size {
             return Err(ProtocolError::FrameTooLarge);
         }
-        if opcode.is_control() {
-            self.control_len = 0;
-        } else {
-            self.message
-                .check_frame(opcode, header_len as u64 + header.payload_len)?;
+        if !opcode.is_control() {
+            self.message.check_frame(
+                opcode,
+                header_len as u64 + header.payload_len,
+                self.limits.max_message_size,
+            )?;
         }
         Ok(opcode)
+    }
+
+    /// What a control frame obliges this side to send, as soon as it is read.
+    ///
+    /// * §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response".
+    /// * §5.5.1: the Close is validated, then answered with its status code unless this side
+    ///   already sent a Close; nothing more is read after it.
+    fn answer_control(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        tx: &mut Sender,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        match opcode {
+            OpCode::Ping => {
+                tx.send_pong(payload, out);
+            }
+            OpCode::Close => {
+                let close = parse_close_payload(payload)?;
+                self.done = true;
+                tx.send_close(close.code, "", out);
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Read what the input holds of the current frame's payload; `Some` when the frame completed
@@ -392,14 +426,12 @@ impl Receiver {
         let chunk = &mut input[*pos..*pos + take];
         *pos += take;
         if let Some(key) = frame.mask {
-            apply_mask(chunk, key, frame.offset);
+            apply_mask(chunk, key, frame.mask_phase as usize);
         }
-        frame.offset += take;
+        frame.mask_phase = ((frame.mask_phase as usize + take) % 4) as u8;
         frame.remaining -= take as u64;
         if frame.opcode.is_control() {
-            let at = self.control_len as usize;
-            self.control[at..at + take].copy_from_slice(chunk);
-            self.control_len += take as u8;
+            self.control.extend_from_slice(chunk);
         } else {
             self.message.push(chunk)?;
         }
@@ -408,27 +440,33 @@ impl Receiver {
         }
         let (opcode, fin) = (frame.opcode, frame.fin);
         self.frame = None;
-        let control = &self.control[..self.control_len as usize];
-        Ok(match opcode {
-            OpCode::Ping => {
-                tx.send_pong(control, out);
-                Some(Completed::Ping)
-            }
-            OpCode::Pong => Some(Completed::Pong),
-            OpCode::Close => {
-                // §5.5.1: validate, then echo the status code unless we already sent a Close.
-                let close = parse_close_payload(control)?;
-                self.done = true;
-                tx.send_close(close.code, "", out);
-                Some(Completed::Close)
-            }
-            _ if fin => {
-                self.message.complete()?;
-                Some(Completed::Reassembled)
-            }
-            _ => None,
-        })
+        if opcode.is_control() {
+            let control = std::mem::take(&mut self.control);
+            let answered = self.answer_control(opcode, &control, tx, out);
+            self.control = control;
+            answered?;
+            return Ok(Some(Completed::Gathered(opcode)));
+        }
+        if fin {
+            self.message.complete()?;
+            return Ok(Some(Completed::Reassembled));
+        }
+        Ok(None)
     }
+}
+
+/// The event for a frame that is complete by itself (already validated, and answered).
+fn frame_event(opcode: OpCode, payload: &[u8]) -> Result<Event<'_>, ProtocolError> {
+    Ok(match opcode {
+        // The one UTF-8 pass over a whole single-frame text message (§8.1).
+        OpCode::Text => Event::Message(Message::Text(
+            std::str::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?,
+        )),
+        OpCode::Ping => Event::Ping(payload),
+        OpCode::Pong => Event::Pong(payload),
+        OpCode::Close => Event::Close(parse_close_payload(payload)?),
+        OpCode::Binary | OpCode::Continuation => Event::Message(Message::Binary(payload)),
+    })
 }
 
 /// Fail the WebSocket connection (§7.1.7): send the Close with the error's code (unless a Close

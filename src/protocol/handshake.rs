@@ -50,6 +50,8 @@ pub enum HandshakeError {
     UriTooLong,
     /// 426: `Sec-WebSocket-Version` other than 13 (§4.2.2 asks for the versions we support).
     UnsupportedVersion,
+    /// 429: too many wrong tokens from this address; retry after this many seconds.
+    TooManyRequests(u64),
     /// 431: too many header fields, or too many bytes of them.
     HeadersTooLarge,
     /// 503: the server is at its connection limit or shutting down.
@@ -66,6 +68,7 @@ impl HandshakeError {
             HandshakeError::MethodNotAllowed => 405,
             HandshakeError::UriTooLong => 414,
             HandshakeError::UnsupportedVersion => 426,
+            HandshakeError::TooManyRequests(_) => 429,
             HandshakeError::HeadersTooLarge => 431,
             HandshakeError::Unavailable => 503,
         }
@@ -73,9 +76,14 @@ impl HandshakeError {
 
     /// Write the whole HTTP response for this error; the connection is closed after it.
     pub fn write_response(self, out: &mut Vec<u8>) {
+        let retry_after;
         let extra: &[(&str, &str)] = match self {
             HandshakeError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
             HandshakeError::MethodNotAllowed => &[("Allow", "GET")],
+            HandshakeError::TooManyRequests(seconds) => {
+                retry_after = [("Retry-After", seconds.to_string())];
+                &[(retry_after[0].0, retry_after[0].1.as_str())]
+            }
             _ => &[],
         };
         let body = format!("{self}\n");
@@ -100,6 +108,9 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnsupportedVersion => {
                 f.write_str("unsupported WebSocket version: this server speaks 13")
             }
+            HandshakeError::TooManyRequests(seconds) => {
+                write!(f, "too many wrong tokens: retry after {seconds} s")
+            }
             HandshakeError::HeadersTooLarge => f.write_str("request header fields too large"),
             HandshakeError::Unavailable => f.write_str("service unavailable"),
         }
@@ -122,6 +133,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         408 => "Request Timeout",
         414 => "URI Too Long",
         426 => "Upgrade Required",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",

@@ -24,28 +24,26 @@ pub fn apply_mask_reference(buf: &mut [u8], key: [u8; 4], offset: usize) {
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotated(key, offset);
-    if buf.len() < 8 {
-        for (i, byte) in buf.iter_mut().enumerate() {
-            *byte ^= key[i & 3];
-        }
-        return;
-    }
-    let mut wide = [0u8; 32];
-    for (i, k) in wide.iter_mut().enumerate() {
-        *k = key[i & 3];
-    }
-    let mut blocks = buf.chunks_exact_mut(32);
-    for block in &mut blocks {
-        for (byte, k) in block.iter_mut().zip(wide) {
-            *byte ^= k;
-        }
-    }
-    // 32 is a multiple of 4, so the tail starts at key phase 0 again.
-    let tail = blocks.into_remainder();
     let word_key = u64::from_ne_bytes([
         key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
     ]);
-    let mut words = tail.chunks_exact_mut(8);
+    let mut rest = buf;
+    if rest.len() >= 64 {
+        let half = word_key.to_ne_bytes();
+        let mut wide = [0u8; 32];
+        for chunk in wide.chunks_exact_mut(8) {
+            chunk.copy_from_slice(&half);
+        }
+        let mut blocks = rest.chunks_exact_mut(32);
+        for block in &mut blocks {
+            for (byte, k) in block.iter_mut().zip(wide) {
+                *byte ^= k;
+            }
+        }
+        // 32 is a multiple of 4, so the tail starts at key phase 0 again.
+        rest = blocks.into_remainder();
+    }
+    let mut words = rest.chunks_exact_mut(8);
     for word in &mut words {
         let mut w = [0u8; 8];
         w.copy_from_slice(word);

@@ -31,6 +31,12 @@ impl<'a> Message<'a> {
     }
 }
 
+impl Default for Reassembler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Reassembles one message from its fragments (§5.4), validating text as it arrives (§8.1) and
 /// counting its size as the bytes it took on the wire: payloads *and* frame headers, so a flood of
 /// empty continuation frames reaches the limit as surely as a big payload. There is no limit on
@@ -44,7 +50,6 @@ pub struct Reassembler {
     buf: Vec<u8>,
     utf8: Utf8Validator,
     wire_bytes: u64,
-    max_message_size: u64,
 }
 
 /// Messages larger than this give their buffer back once delivered, so one big message does not
@@ -52,15 +57,14 @@ pub struct Reassembler {
 const KEEP_CAPACITY: usize = 64 * 1024;
 
 impl Reassembler {
-    /// A reassembler that refuses messages over `max_message_size` wire bytes.
-    pub fn new(max_message_size: u64) -> Self {
+    /// A reassembler between messages, holding no buffer.
+    pub fn new() -> Self {
         Reassembler {
             kind: None,
             completed: None,
             buf: Vec::new(),
             utf8: Utf8Validator::new(),
             wire_bytes: 0,
-            max_message_size,
         }
     }
 
@@ -73,7 +77,13 @@ impl Reassembler {
     /// "a fragmented message consists of a single frame with the FIN bit clear and an opcode
     /// other than 0, followed by zero or more frames with the FIN bit clear and the opcode set to
     /// 0, and terminated by a single frame with the FIN bit set and an opcode of 0."
-    pub fn check_frame(&self, opcode: OpCode, wire_len: u64) -> Result<(), ProtocolError> {
+    /// The message, headers included, may not exceed `max_message_size` bytes.
+    pub fn check_frame(
+        &self,
+        opcode: OpCode,
+        wire_len: u64,
+        max_message_size: u64,
+    ) -> Result<(), ProtocolError> {
         match (opcode, self.in_progress()) {
             (OpCode::Continuation, false) => return Err(ProtocolError::UnexpectedContinuation),
             (OpCode::Text | OpCode::Binary, true) => {
@@ -81,7 +91,7 @@ impl Reassembler {
             }
             _ => {}
         }
-        if self.wire_bytes.saturating_add(wire_len) > self.max_message_size {
+        if self.wire_bytes.saturating_add(wire_len) > max_message_size {
             return Err(ProtocolError::MessageTooLarge);
         }
         Ok(())

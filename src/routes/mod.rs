@@ -7,6 +7,7 @@
 
 pub mod echo;
 pub mod sql;
+pub mod tty;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -113,8 +114,6 @@ pub struct RouteContext<'a> {
     pub registry: &'a mio::Registry,
     /// The token to register the route's own source with.
     pub source_token: mio::Token,
-    /// Wakes the loop from another thread and leads to [`Route::on_ready`]`(Ready::Notified)`.
-    pub notifier: &'a Notifier,
     /// The time of this loop iteration.
     pub now: Instant,
     /// Above this much unsent output a route should stop producing more.
@@ -159,6 +158,8 @@ pub struct RouteRequest<'a> {
     pub protocol: Option<&'static str>,
     /// Whether an `Authorization: Bearer` header carried the server's token.
     pub bearer_authorized: bool,
+    /// The peer's address, for counting its wrong tokens ([`crate::server::auth::Policy::verify_token`]).
+    pub peer: Option<std::net::IpAddr>,
     /// Wakes the loop for this connection from another thread.
     pub notifier: Notifier,
 }
@@ -174,9 +175,9 @@ pub trait RouteFactory {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId {
     /// The slot in the connection table.
-    pub key: usize,
-    /// Bumped every time a slot is reused.
-    pub generation: u64,
+    pub key: u32,
+    /// Bumped for every new connection (wrapping), so a reused slot has a new identity.
+    pub generation: u32,
 }
 
 /// The loop side of notifications: a waker and the connections that asked to be woken.

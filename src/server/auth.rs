@@ -1,9 +1,12 @@
 //! Who may connect: the server token, and the Host and Origin checks that stop DNS rebinding
 //! and cross-site WebSocket hijacking.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,6 +30,20 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// Wrong tokens a peer address may present before it has to wait between attempts.
+const FREE_ATTEMPTS: u32 = 3;
+/// The longest wait imposed (the wait doubles with every further wrong token).
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Peer addresses remembered at most; expired entries are dropped first when full.
+const MAX_TRACKED_PEERS: usize = 4096;
+
+/// Wrong tokens from one peer address.
+#[derive(Debug, Clone, Copy)]
+struct Strikes {
+    count: u32,
+    blocked_until: Instant,
+}
+
 /// The server's access policy, shared by the server and the routes.
 #[derive(Debug, Default)]
 pub struct Policy {
@@ -34,6 +51,7 @@ pub struct Policy {
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
     failures: AtomicU64,
+    strikes: Mutex<HashMap<IpAddr, Strikes>>,
 }
 
 impl Policy {
@@ -54,6 +72,7 @@ impl Policy {
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
             failures: AtomicU64::new(0),
+            strikes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -75,6 +94,66 @@ impl Policy {
                 ok
             }
         }
+    }
+
+    /// [`Policy::token_matches`] for a token presented by `peer`: wrong tokens are counted per
+    /// address, and after [`FREE_ATTEMPTS`] the address must wait before its next upgrade to an
+    /// authenticated route (1 s, doubling to at most a minute; see [`Policy::retry_after`]).
+    /// A right token clears the count.
+    pub fn verify_token(&self, candidate: &str, peer: Option<IpAddr>) -> bool {
+        let ok = self.token_matches(candidate);
+        if let Some(ip) = peer {
+            let mut strikes = self.strikes.lock().unwrap_or_else(|e| e.into_inner());
+            if ok {
+                strikes.remove(&ip);
+            } else {
+                let now = Instant::now();
+                if strikes.len() >= MAX_TRACKED_PEERS {
+                    strikes.retain(|_, s| s.blocked_until > now);
+                    if strikes.len() >= MAX_TRACKED_PEERS {
+                        strikes.clear();
+                    }
+                }
+                let entry = strikes.entry(ip).or_insert(Strikes {
+                    count: 0,
+                    blocked_until: now,
+                });
+                entry.count += 1;
+                if entry.count > FREE_ATTEMPTS {
+                    let doublings = (entry.count - FREE_ATTEMPTS - 1).min(6);
+                    entry.blocked_until = now + Duration::from_secs(1 << doublings).min(MAX_WAIT);
+                    log::warn!(
+                        "{ip}: {} wrong tokens; next attempt refused for {:?}",
+                        entry.count,
+                        entry.blocked_until - now
+                    );
+                }
+            }
+        }
+        ok
+    }
+
+    /// How long `peer` must still wait after repeated wrong tokens, if at all.
+    pub fn retry_after(&self, peer: IpAddr) -> Option<Duration> {
+        let strikes = self.strikes.lock().unwrap_or_else(|e| e.into_inner());
+        strikes
+            .get(&peer)
+            .and_then(|s| s.blocked_until.checked_duration_since(Instant::now()))
+            .filter(|wait| !wait.is_zero())
+    }
+
+    /// Whether an `Authorization: Bearer <token>` header from `peer` carries the token (false
+    /// with no header, and false with auth off, where it is not needed).
+    pub fn bearer_matches_from(&self, authorization: Option<&str>, peer: Option<IpAddr>) -> bool {
+        let Some(value) = authorization else {
+            return false;
+        };
+        let Some((scheme, credentials)) = value.split_once(' ') else {
+            return false;
+        };
+        self.token.is_some()
+            && scheme.eq_ignore_ascii_case("bearer")
+            && self.verify_token(credentials.trim(), peer)
     }
 
     /// Whether an `Authorization: Bearer <token>` header carries the token (false with no
@@ -176,6 +255,33 @@ mod tests {
         assert!(!p.bearer_matches(None));
         assert_eq!(p.failures(), 1);
         assert!(!Policy::new(None, vec![], vec![]).bearer_matches(Some("Bearer x")));
+    }
+
+    #[test]
+    fn repeated_wrong_tokens_make_the_peer_wait() {
+        let p = Policy::new(Some("right".into()), vec![], vec![]);
+        let attacker: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..FREE_ATTEMPTS {
+            assert!(!p.verify_token("wrong", Some(attacker)));
+            assert_eq!(p.retry_after(attacker), None);
+        }
+        assert!(!p.verify_token("wrong", Some(attacker)));
+        let wait = p.retry_after(attacker).expect("the attacker waits");
+        assert!(wait <= Duration::from_secs(1));
+        assert!(!p.verify_token("wrong", Some(attacker)));
+        assert!(p.retry_after(attacker).expect("longer") > Duration::from_secs(1));
+        assert_eq!(
+            p.retry_after(other),
+            None,
+            "other addresses are not affected"
+        );
+        assert!(p.verify_token("right", Some(attacker)));
+        assert_eq!(
+            p.retry_after(attacker),
+            None,
+            "a right token clears the count"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -27,6 +27,8 @@ pub(crate) struct Env<'a> {
     pub routes: &'a Routes,
     pub notify: &'a Arc<NotifyQueue>,
     pub now: Instant,
+    /// `now` as a compact stamp.
+    pub stamp: Stamp,
     /// Connections to service again without waiting for readiness.
     pub runnable: &'a mut Vec<ConnId>,
     /// Connections in their opening handshake.
@@ -44,7 +46,7 @@ enum Phase {
     /// Waiting for the request head; bytes of a head that came in pieces.
     Handshake { buf: Vec<u8> },
     /// Upgraded: the protocol state machine and the route behind it.
-    Open(Box<Upgraded>),
+    Open(Upgraded),
     /// The last bytes are queued (an HTTP response, a Close): flush, send FIN, then read and
     /// discard until the peer's FIN, so our last bytes are not destroyed by a reset (a close
     /// with unread input sends RST).
@@ -55,7 +57,6 @@ enum Phase {
 struct Upgraded {
     ws: Connection,
     route: Box<dyn Route>,
-    notifier: Notifier,
 }
 
 /// A connection in the table.
@@ -72,11 +73,41 @@ pub(crate) struct Conn {
     output_paused: bool,
     /// The peer sent FIN.
     eof: bool,
-    last_heard: Instant,
-    last_write_progress: Instant,
-    last_ping: Instant,
+    /// Readiness said the peer hung up (or the socket has an error): read until EOF or error
+    /// instead of stopping at a short read.
+    hang_up_seen: bool,
+    last_heard: Stamp,
+    last_write_progress: Stamp,
+    last_ping: Stamp,
     /// Handshake deadline, wait for the peer's Close, or the end of lingering.
-    deadline: Option<Instant>,
+    deadline: Option<Stamp>,
+}
+
+/// A time as milliseconds since the server started, in 4 bytes instead of an `Instant`'s 16:
+/// thousands of idle connections each keep four of them. It wraps after 49 days, so only
+/// differences between recent stamps are meaningful, which is all timers need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp(u32);
+
+impl Stamp {
+    /// The stamp of `now` for a server that started at `epoch`.
+    pub fn new(epoch: Instant, now: Instant) -> Stamp {
+        Stamp(now.duration_since(epoch).as_millis() as u32)
+    }
+
+    /// Time from `earlier` to `self`.
+    fn since(self, earlier: Stamp) -> Duration {
+        Duration::from_millis(self.0.wrapping_sub(earlier.0) as u64)
+    }
+
+    fn after(self, duration: Duration) -> Stamp {
+        Stamp(self.0.wrapping_add(duration.as_millis() as u32))
+    }
+
+    /// Whether `deadline` has come (it was set less than 24 days before).
+    fn reached(self, deadline: Stamp) -> bool {
+        (self.0.wrapping_sub(deadline.0) as i32) >= 0
+    }
 }
 
 /// The token of a connection's socket and of its route's own source.
@@ -89,7 +120,7 @@ pub(crate) fn source_token(key: usize) -> Token {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, id: ConnId, now: Instant, config: &Config) -> Self {
+    pub fn new(stream: TcpStream, id: ConnId, now: Stamp, config: &Config) -> Self {
         Conn {
             stream,
             id,
@@ -99,10 +130,11 @@ impl Conn {
             read_blocked: false,
             output_paused: false,
             eof: false,
+            hang_up_seen: false,
             last_heard: now,
             last_write_progress: now,
             last_ping: now,
-            deadline: Some(now + config.handshake_timeout),
+            deadline: Some(now.after(config.handshake_timeout)),
         }
     }
 
@@ -118,8 +150,18 @@ impl Conn {
         }
     }
 
-    /// The socket is readable: read until it would block, the budget is spent, or
+    /// Readiness reported that the peer closed its side or the socket failed.
+    pub fn note_hang_up(&mut self) {
+        self.hang_up_seen = true;
+    }
+
+    /// The socket is readable: read until the socket is drained, the budget is spent, or
     /// backpressure applies; handle what came; write what that produced.
+    ///
+    /// A read that fills less than the buffer has drained the socket: with edge-triggered
+    /// readiness, bytes arriving after it raise a new event, so the read that would only say
+    /// `WouldBlock` is skipped (one syscall less per message on small echoes). The exception is
+    /// a hang-up already reported, whose EOF must be read now because no new event will come.
     pub fn on_readable(&mut self, read_buf: &mut [u8], env: &mut Env<'_>) -> Verdict {
         let mut budget = env.config.read_budget;
         loop {
@@ -139,11 +181,16 @@ impl Conn {
                     return self.on_eof(env);
                 }
                 Ok(n) => {
-                    self.last_heard = env.now;
+                    self.last_heard = env.stamp;
                     budget = budget.saturating_sub(n);
+                    let drained = n < read_buf.len() && !self.hang_up_seen;
                     self.on_bytes(&mut read_buf[..n], env);
                     if !self.out.is_empty() && self.out.len() > env.config.high_water {
                         self.output_paused = true;
+                    }
+                    if drained {
+                        self.read_blocked = false;
+                        break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -279,12 +326,22 @@ impl Conn {
         policy.check_host(upgrade.host)?;
         policy.check_origin(upgrade.origin, upgrade.host)?;
         let (kind, protocol) = routes::select(head)?;
-        let notifier = Notifier::new(env.notify.clone(), self.id);
+        let peer = self.stream.peer_addr().ok().map(|a| a.ip());
+        let bearer_authorized = policy.bearer_matches_from(upgrade.authorization, peer);
+        if kind != RouteKind::Echo
+            && policy.auth_required()
+            && !bearer_authorized
+            && let Some(wait) = peer.and_then(|ip| policy.retry_after(ip))
+        {
+            // Repeated wrong tokens from this address: it waits before trying again.
+            return Err(HandshakeError::TooManyRequests(wait.as_secs().max(1)));
+        }
         let request = RouteRequest {
             head,
             protocol,
-            bearer_authorized: policy.bearer_matches(upgrade.authorization),
-            notifier: notifier.clone(),
+            bearer_authorized,
+            peer,
+            notifier: Notifier::new(env.notify.clone(), self.id),
         };
         let route: Box<dyn Route> = match kind {
             RouteKind::Echo => Box::new(routes::echo::Echo),
@@ -307,13 +364,12 @@ impl Conn {
             self.id.key,
             protocol.unwrap_or("-")
         );
-        self.phase = Phase::Open(Box::new(Upgraded {
+        self.phase = Phase::Open(Upgraded {
             ws: Connection::server(env.config.limits),
             route,
-            notifier,
-        }));
+        });
         self.deadline = None;
-        self.last_ping = env.now;
+        self.last_ping = env.stamp;
         self.call_route(env, |route, cx| route.on_open(cx));
         Ok(())
     }
@@ -324,11 +380,7 @@ impl Conn {
         let Phase::Open(up) = phase else {
             return;
         };
-        let Upgraded {
-            ws,
-            route,
-            notifier,
-        } = up.as_mut();
+        let Upgraded { ws, route } = up;
         let mut pos = 0;
         while pos < bytes.len() {
             match ws.handle_bytes(&mut bytes[pos..], out) {
@@ -339,8 +391,7 @@ impl Conn {
                             tx: received.tx,
                             out,
                             registry: env.registry,
-                            source_token: source_token(id.key),
-                            notifier,
+                            source_token: source_token(id.key as usize),
                             now: env.now,
                             high_water: env.config.high_water,
                         };
@@ -367,17 +418,12 @@ impl Conn {
     ) {
         let Conn { phase, out, id, .. } = self;
         if let Phase::Open(up) = phase {
-            let Upgraded {
-                ws,
-                route,
-                notifier,
-            } = up.as_mut();
+            let Upgraded { ws, route } = up;
             let mut cx = RouteContext {
                 tx: ws.sender(),
                 out,
                 registry: env.registry,
-                source_token: source_token(id.key),
-                notifier,
+                source_token: source_token(id.key as usize),
                 now: env.now,
                 high_water: env.config.high_water,
             };
@@ -395,7 +441,7 @@ impl Conn {
             State::Open => {}
             State::CloseSent => {
                 if self.deadline.is_none() {
-                    self.deadline = Some(env.now + env.config.close_timeout);
+                    self.deadline = Some(env.stamp.after(env.config.close_timeout));
                 }
             }
             // The handshake completed (or failed): the server closes the TCP connection first
@@ -415,17 +461,12 @@ impl Conn {
     fn finish_route(&mut self, env: &mut Env<'_>) {
         let Conn { phase, out, id, .. } = self;
         if let Phase::Open(up) = phase {
-            let Upgraded {
-                ws,
-                route,
-                notifier,
-            } = up.as_mut();
+            let Upgraded { ws, route } = up;
             let mut cx = RouteContext {
                 tx: ws.sender(),
                 out,
                 registry: env.registry,
-                source_token: source_token(id.key),
-                notifier,
+                source_token: source_token(id.key as usize),
                 now: env.now,
                 high_water: env.config.high_water,
             };
@@ -438,7 +479,7 @@ impl Conn {
         if !matches!(self.phase, Phase::Closing { .. }) {
             self.phase = Phase::Closing { write_shut: false };
         }
-        self.deadline = Some(env.now + env.config.close_timeout);
+        self.deadline = Some(env.stamp.after(env.config.close_timeout));
     }
 
     fn leave_handshake(&mut self, env: &mut Env<'_>) {
@@ -450,15 +491,27 @@ impl Conn {
 
     /// Write what is pending, then re-evaluate backpressure and what to wait for.
     fn settle(&mut self, env: &mut Env<'_>) -> Verdict {
-        if self.flush(env) == Verdict::Remove {
-            return Verdict::Remove;
-        }
-        if self.output_paused && self.out.len() < env.config.low_water {
-            self.output_paused = false;
-            self.call_route(env, |route, cx| route.on_ready(Ready::OutputDrained, cx));
+        // Output the route produced on its own (a PTY's) counts as pressure too: the route stops
+        // producing above the high-water mark and is told here when the output drained. A route
+        // that refills quickly gets a few rounds, then waits its turn in `runnable`.
+        let mut rounds = 0;
+        loop {
+            if self.out.len() > env.config.high_water {
+                self.output_paused = true;
+            }
             if self.flush(env) == Verdict::Remove {
                 return Verdict::Remove;
             }
+            if !(self.output_paused && self.out.len() < env.config.low_water) {
+                break;
+            }
+            if rounds == 4 {
+                env.runnable.push(self.id);
+                break;
+            }
+            rounds += 1;
+            self.output_paused = false;
+            self.call_route(env, |route, cx| route.on_ready(Ready::OutputDrained, cx));
         }
         if let Phase::Closing { write_shut } = &mut self.phase
             && self.out.is_empty()
@@ -485,7 +538,7 @@ impl Conn {
                 Ok(0) => return Verdict::Remove,
                 Ok(n) => {
                     self.out.drain(..n);
-                    self.last_write_progress = env.now;
+                    self.last_write_progress = env.stamp;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -504,7 +557,11 @@ impl Conn {
             };
             if env
                 .registry
-                .reregister(&mut self.stream, socket_token(self.id.key), interest)
+                .reregister(
+                    &mut self.stream,
+                    socket_token(self.id.key as usize),
+                    interest,
+                )
                 .is_err()
             {
                 return Verdict::Remove;
@@ -516,9 +573,9 @@ impl Conn {
 
     /// Timers: handshake and close deadlines, write progress, idle and heartbeat.
     pub fn on_tick(&mut self, env: &mut Env<'_>) -> Verdict {
-        let now = env.now;
+        let now = env.stamp;
         let config = env.config;
-        let past_deadline = self.deadline.is_some_and(|d| now >= d);
+        let past_deadline = self.deadline.is_some_and(|d| now.reached(d));
         match &mut self.phase {
             Phase::Handshake { .. } => {
                 if past_deadline {
@@ -533,7 +590,9 @@ impl Conn {
             }
             Phase::Open(up) => {
                 let ws = &mut up.ws;
-                if !self.out.is_empty() && now - self.last_write_progress >= config.write_timeout {
+                if !self.out.is_empty()
+                    && now.since(self.last_write_progress) >= config.write_timeout
+                {
                     log::info!(
                         "conn {}: closed, no write progress for {:?}",
                         self.id.key,
@@ -545,14 +604,14 @@ impl Conn {
                     log::debug!("conn {}: no Close from the peer in time", self.id.key);
                     return Verdict::Remove;
                 }
-                if now - self.last_heard >= config.idle_timeout {
+                if now.since(self.last_heard) >= config.idle_timeout {
                     log::debug!("conn {}: idle timeout", self.id.key);
                     ws.close(CloseCode::GOING_AWAY, "idle timeout", &mut self.out);
                     self.begin_closing(env);
                     return self.settle(env);
                 }
-                if now - self.last_heard >= config.ping_interval
-                    && now - self.last_ping >= config.ping_interval
+                if now.since(self.last_heard) >= config.ping_interval
+                    && now.since(self.last_ping) >= config.ping_interval
                     && ws.state() == State::Open
                 {
                     ws.sender().send_ping(b"", &mut self.out);
@@ -571,8 +630,8 @@ impl Conn {
             Phase::Open(up) => {
                 up.ws
                     .close(CloseCode::GOING_AWAY, "server shutting down", &mut self.out);
-                self.deadline =
-                    Some(env.now + env.config.close_timeout.min(env.config.shutdown_timeout));
+                let wait = env.config.close_timeout.min(env.config.shutdown_timeout);
+                self.deadline = Some(env.stamp.after(wait));
                 self.after_route(env);
                 self.settle(env)
             }

@@ -26,7 +26,7 @@ use slab::Slab;
 
 use self::auth::Policy;
 pub use self::config::Config;
-use self::conn::{Conn, Env, Verdict, socket_token};
+use self::conn::{Conn, Env, Stamp, Verdict, socket_token};
 use self::pages::{BuiltinPages, PageSource};
 use self::sys::SignalPipe;
 use crate::routes::{ConnId, NotifyQueue, Ready, RouteFactory};
@@ -89,7 +89,7 @@ pub struct Server {
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
     conns: Slab<Conn>,
-    next_generation: u64,
+    next_generation: u32,
     config: Config,
     routes: Routes,
     notify: Arc<NotifyQueue>,
@@ -99,8 +99,12 @@ pub struct Server {
     handshaking: usize,
     signals: Option<SignalPipe>,
     accept_paused_until: Option<Instant>,
+    /// When running out of descriptors was last logged (at most every 10 s).
+    exhaustion_logged: Option<Instant>,
     shutdown_deadline: Option<Instant>,
     shutdown_requested: Arc<AtomicBool>,
+    /// The origin of connections' compact time stamps.
+    epoch: Instant,
 }
 
 impl Server {
@@ -120,7 +124,9 @@ impl Server {
             poll,
             listener: Some(listener),
             local_addr,
-            conns: Slab::new(),
+            // Reserved address space, not memory: pages are touched as slots are used, so the
+            // table never doubles (and copies) on the way to thousands of connections.
+            conns: Slab::with_capacity(config.max_connections.min(1 << 20)),
             next_generation: 0,
             config,
             routes,
@@ -131,8 +137,10 @@ impl Server {
             handshaking: 0,
             signals: None,
             accept_paused_until: None,
+            exhaustion_logged: None,
             shutdown_deadline: None,
             shutdown_requested: Arc::new(AtomicBool::new(false)),
+            epoch: Instant::now(),
         })
     }
 
@@ -233,7 +241,13 @@ impl Server {
                             self.with_conn(id, now, |conn, _, env| conn.on_writable(env));
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.with_conn(id, now, |conn, buf, env| conn.on_readable(buf, env));
+                            let hung_up = event.is_read_closed() || event.is_error();
+                            self.with_conn(id, now, |conn, buf, env| {
+                                if hung_up {
+                                    conn.note_hang_up();
+                                }
+                                conn.on_readable(buf, env)
+                            });
                         }
                     }
                 }
@@ -285,7 +299,13 @@ impl Server {
                 Err(e) if is_resource_exhaustion(&e) => {
                     // The pending connections stay in the backlog; retry after a pause instead
                     // of spinning on a listener that stays readable.
-                    log::warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    if self
+                        .exhaustion_logged
+                        .is_none_or(|at| now - at >= Duration::from_secs(10))
+                    {
+                        log::warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?} at a time");
+                        self.exhaustion_logged = Some(now);
+                    }
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }
@@ -309,11 +329,16 @@ impl Server {
             return;
         }
         let id = ConnId {
-            key,
+            key: key as u32,
             generation: self.next_generation,
         };
-        self.next_generation += 1;
-        entry.insert(Conn::new(stream, id, now, &self.config));
+        self.next_generation = self.next_generation.wrapping_add(1);
+        entry.insert(Conn::new(
+            stream,
+            id,
+            Stamp::new(self.epoch, now),
+            &self.config,
+        ));
         self.handshaking += 1;
     }
 
@@ -335,9 +360,10 @@ impl Server {
             spare_out,
             runnable,
             handshaking,
+            epoch,
             ..
         } = self;
-        let Some(conn) = conns.get_mut(id.key).filter(|c| c.id == id) else {
+        let Some(conn) = conns.get_mut(id.key as usize).filter(|c| c.id == id) else {
             return;
         };
         // An idle connection owns no output buffer: it borrows the spare one while it works and
@@ -351,6 +377,7 @@ impl Server {
             routes,
             notify,
             now,
+            stamp: Stamp::new(*epoch, now),
             runnable,
             handshaking,
         };
@@ -368,7 +395,7 @@ impl Server {
             }
         }
         if verdict == Verdict::Remove {
-            conns.remove(id.key);
+            conns.remove(id.key as usize);
         }
     }
 

@@ -27,7 +27,12 @@ impl ServerProcess {
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        if !args.contains(&"--db") {
+            // Keep the tests' working directory free of database files.
+            command.args(["--db", ":memory:"]);
+        }
+        command
             .env(
                 "WSBRIDGE_LOG",
                 std::env::var("WSBRIDGE_LOG").unwrap_or_else(|_| "warn".into()),
@@ -37,6 +42,19 @@ impl ServerProcess {
         if let Some(dir) = cwd {
             command.current_dir(dir);
         }
+        Self::spawn(command)
+    }
+
+    /// Start a prepared `wsbridge serve` command (it must listen on port 0 and print its
+    /// address), waiting until it prints its address.
+    pub fn spawn(mut command: Command) -> ServerProcess {
+        command
+            .env(
+                "WSBRIDGE_LOG",
+                std::env::var("WSBRIDGE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = command.spawn().expect("start wsbridge");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();

@@ -89,8 +89,8 @@ impl TestServer {
                 ..SqlConfig::default()
             };
             tweak(&mut sql_config);
-            let shared = SqlShared::new(sql_config, token.clone()).expect("database");
             let policy = Arc::new(Policy::new(token, Vec::new(), Vec::new()));
+            let shared = SqlShared::new(sql_config, policy.clone()).expect("database");
             let mut routes = Routes::echo_only(policy);
             routes.sql = Some(Box::new(SqlRouteFactory::new(shared)));
             let config = Config {

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::server::auth::Policy;
+
 /// The `--db` value that means one in-memory database shared by every stream.
 pub const MEMORY: &str = ":memory:";
 
@@ -107,10 +109,11 @@ enum Target {
     },
 }
 
-/// State shared by every SQL connection of a server: configuration, the token, the database.
+/// State shared by every SQL connection of a server: configuration, the access policy (the
+/// token), the database.
 pub struct SqlShared {
     config: SqlConfig,
-    token: Option<String>,
+    policy: Arc<Policy>,
     target: Target,
     live_streams: AtomicUsize,
 }
@@ -122,8 +125,8 @@ impl SqlShared {
     /// read-only database can be read), or creates the shared in-memory database and its
     /// anchor connection. This blocks: call it at start, before the event loop runs.
     ///
-    /// `token`: `None` turns authentication off.
-    pub fn new(config: SqlConfig, token: Option<String>) -> Result<Arc<SqlShared>, SqlInitError> {
+    /// `policy`: the server's, whose token `hello` must carry (none: authentication off).
+    pub fn new(config: SqlConfig, policy: Arc<Policy>) -> Result<Arc<SqlShared>, SqlInitError> {
         let init_err = |source| SqlInitError {
             db: config.db.clone(),
             source,
@@ -172,7 +175,7 @@ impl SqlShared {
         };
         Ok(Arc::new(SqlShared {
             config,
-            token,
+            policy,
             target,
             live_streams: AtomicUsize::new(0),
         }))
@@ -182,9 +185,9 @@ impl SqlShared {
         &self.config
     }
 
-    /// The token a client must present, `None` when authentication is off.
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+    /// The server's access policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Number of streams (worker threads) alive in the whole server.

@@ -53,7 +53,8 @@ impl RouteFactory for SqlRouteFactory {
             version,
             request.bearer_authorized,
             Arc::new(move || notifier.notify()),
-        );
+        )
+        .with_peer(request.peer);
         Ok(Box::new(SqlRoute { session }))
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
@@ -17,7 +18,6 @@ use super::proto::{
     self, BatchCond, ClientMsg, Error, Request, Response, ServerMsg, Stmt, Version,
 };
 use super::worker::{self, Job, Notifier, Outbox, StreamHandle};
-use crate::server::auth::constant_time_eq;
 
 /// Why the session wants the WebSocket closed. Send the messages still in
 /// [`HranaSession::poll_outgoing`] first (a `hello_error` may be there), then a close frame with
@@ -100,6 +100,8 @@ pub struct HranaSession {
     shared: Arc<SqlShared>,
     version: Version,
     authenticated_by_header: bool,
+    /// The client's address, whose wrong tokens the policy counts.
+    peer: Option<IpAddr>,
     notifier: Notifier,
     state: State,
     streams: HashMap<i32, Stream>,
@@ -115,6 +117,13 @@ pub struct HranaSession {
 }
 
 impl HranaSession {
+    /// The client's address: wrong tokens from it are counted by the policy, which makes it
+    /// wait after a few.
+    pub fn with_peer(mut self, peer: Option<IpAddr>) -> HranaSession {
+        self.peer = peer;
+        self
+    }
+
     /// `version`: negotiated from the subprotocol ([`Version::negotiate`]).
     /// `authenticated_by_header`: the upgrade request carried `Authorization: Bearer <token>`
     /// with the right token; a `hello` without `jwt` is then accepted.
@@ -134,6 +143,7 @@ impl HranaSession {
             shared,
             version,
             authenticated_by_header,
+            peer: None,
             notifier,
             state: State::AwaitingHello,
             streams: HashMap::new(),
@@ -288,11 +298,12 @@ impl HranaSession {
     }
 
     fn check_auth(&self, jwt: Option<&str>) -> Result<(), Error> {
-        let Some(token) = self.shared.token() else {
+        let policy = self.shared.policy();
+        if !policy.auth_required() {
             return Ok(());
-        };
+        }
         match jwt.filter(|j| !j.is_empty()) {
-            Some(jwt) if constant_time_eq(jwt.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(jwt) if policy.verify_token(jwt, self.peer) => Ok(()),
             Some(_) => Err(Error::new(
                 error::AUTH_JWT_INVALID,
                 "authentication failed: the token is not valid",

@@ -12,6 +12,7 @@ use serde_json::{Value as Json, json};
 use super::db::{SqlConfig, SqlShared};
 use super::proto::Version;
 use super::session::{HranaSession, SessionError};
+use crate::server::auth::Policy;
 
 const TOKEN: &str = "s3cret-token";
 
@@ -62,7 +63,11 @@ fn shared_with(
         ..SqlConfig::default()
     };
     tweak(&mut config);
-    SqlShared::new(config, token.map(str::to_owned)).expect("open database")
+    SqlShared::new(
+        config,
+        Arc::new(Policy::new(token.map(str::to_owned), vec![], vec![])),
+    )
+    .expect("open database")
 }
 
 /// Drives one session like the server would: text in, notifications, text out.
@@ -1189,7 +1194,7 @@ fn read_only_needs_an_existing_database() {
             read_only: true,
             ..SqlConfig::default()
         },
-        None,
+        Arc::new(Policy::new(None, vec![], vec![])),
     );
     assert!(res.is_err());
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The browser test: Debian's Chromium, driven by playwright-core (no browser download), against a
+# real wsbridge binary. Uses $WSBRIDGE_BIN, else target/release/wsbridge, else target/debug/wsbridge.
+# Leaves a screenshot in target/tty-browser.png.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "tests/browser: /usr/bin/chromium is missing (Debian: apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+npm ci --no-audit --no-fund --loglevel=error
+node --test terminal.test.mjs
