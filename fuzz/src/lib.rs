@@ -1,7 +1,8 @@
 //! The checks behind wsbridge's fuzz targets, in a library so that `cargo test` (plain stable, no
 //! libFuzzer) runs every target over every committed seed, and so that the oracle is shared.
 //!
-//! * [`targets`]: one function per raw-bytes target; each asserts invariants, not only "no panic".
+//! * [`targets`]: one function per raw-bytes target (protocol parsers, the connection, the Hrana
+//!   and ttyd decoders); each asserts invariants, not only "no panic".
 //! * [`oracle`]: an independent reading of RFC 6455 for the server-side connection: parses whole
 //!   frames, unmasks with the reference loop, reassembles, validates with `std`.
 //! * [`drive`]: feeds a real [`wsbridge::protocol::Connection`] in chunks and checks each call.

@@ -550,6 +550,32 @@ fn hrana_seeds() -> Vec<Seed> {
     ]
 }
 
+fn tty_seeds() -> Vec<Seed> {
+    let t = "tty";
+    vec![
+        seed(
+            t,
+            "ttyd-init-token-and-size",
+            r#"{"AuthToken":"s3cret","columns":120,"rows":40}"#,
+        ),
+        seed(t, "ttyd-init-null-token-no-size", r#"{"AuthToken":null}"#),
+        seed(t, "ttyd-init-array-not-object", "[1,2]"),
+        seed(t, "ttyd-input-ls", "0ls\r"),
+        seed(t, "ttyd-input-binary", b"0\x00\xff\x1b[A".to_vec()),
+        seed(t, "ttyd-resize", r#"1{"columns":100,"rows":30}"#),
+        seed(
+            t,
+            "ttyd-resize-size-over-u16",
+            r#"1{"columns":70000,"rows":30}"#,
+        ),
+        seed(t, "ttyd-pause", "2"),
+        seed(t, "ttyd-resume-trailing-bytes", "3xyz"),
+        seed(t, "server-title-utf8", "1bash — ~"),
+        seed(t, "server-preferences", r#"2{"disableStdin":true}"#),
+        seed(t, "unknown-type-9", "9"),
+    ]
+}
+
 /// A small deterministic generator for the structured seeds.
 struct XorShift(u64);
 
@@ -628,6 +654,7 @@ pub fn all() -> Vec<Seed> {
         connection_seeds(),
         connection_valid_seeds(),
         hrana_seeds(),
+        tty_seeds(),
     ]
     .concat()
 }
@@ -690,13 +717,14 @@ mod tests {
     #[test]
     fn every_corpus_file_passes_its_target() {
         type Check = fn(&[u8]);
-        let targets: [(&str, Check); 7] = [
+        let targets: [(&str, Check); 8] = [
             ("frame_header", targets::frame_header),
             ("handshake", targets::handshake),
             ("utf8", targets::utf8),
             ("mask", targets::mask),
             ("connection", targets::connection),
             ("hrana", targets::hrana),
+            ("tty", targets::tty),
             ("connection_valid", |data| {
                 use arbitrary::{Arbitrary, Unstructured};
                 if let Ok(s) = crate::script::Script::arbitrary_take_rest(Unstructured::new(data)) {

@@ -494,3 +494,50 @@ pub fn hrana(data: &[u8]) {
         "{text:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// tty
+// ---------------------------------------------------------------------------------------------
+
+/// The terminal route's ttyd message decoders on any bytes:
+/// * `decode_client` never panics; the message type is the first byte (`Empty`, `UnknownType`
+///   and `Input` exactly as the first byte says, the input being the rest unchanged); a first
+///   message decodes only from a JSON *object*;
+/// * whatever decodes re-encodes (`encode_client`) to bytes that decode to the same message;
+/// * `decode_server` then `encode_server` gives back the input byte for byte.
+pub fn tty(data: &[u8]) {
+    use wsbridge::routes::tty::proto::{
+        ClientMessage, DecodeError, decode_client, decode_server, encode_client, encode_server,
+    };
+    let decoded = decode_client(data);
+    match (data.first(), &decoded) {
+        (None, Err(DecodeError::Empty)) => {}
+        (Some(b'0'), Ok(ClientMessage::Input(rest))) => assert_eq!(*rest, &data[1..]),
+        (Some(b'1'), Ok(ClientMessage::Resize(_)) | Err(DecodeError::BadJson(_))) => {}
+        (Some(b'2'), Ok(ClientMessage::Pause)) | (Some(b'3'), Ok(ClientMessage::Resume)) => {}
+        (Some(b'{'), Ok(ClientMessage::Init(_))) => {
+            let value: serde_json::Value = serde_json::from_slice(data).expect("valid JSON");
+            assert!(value.is_object());
+        }
+        (Some(b'{'), Err(DecodeError::BadJson(_))) => {}
+        (Some(&b), Err(DecodeError::UnknownType(t))) => {
+            assert_eq!(b, *t);
+            assert!(!b"0123{".contains(&b));
+        }
+        _ => panic!("decode_client({data:x?}) = {decoded:?}"),
+    }
+    if let Ok(message) = &decoded {
+        let mut encoded = Vec::new();
+        encode_client(message, &mut encoded);
+        assert_eq!(
+            decode_client(&encoded).as_ref(),
+            Ok(message),
+            "{message:?} encoded as {encoded:x?}"
+        );
+    }
+    if let Ok(message) = decode_server(data) {
+        let mut encoded = Vec::new();
+        encode_server(&message, &mut encoded);
+        assert_eq!(encoded, data, "{message:?}");
+    }
+}
