@@ -1,15 +1,16 @@
-//! Feed a real server-side [`Connection`] a stream in chunks, checking every call, and compare
+//! Feed a real [`Connection`] (server side, or client side) a stream in chunks, checking every call, and compare
 //! what it did with the [`oracle`](crate::oracle).
 
-use wsbridge::protocol::{CloseCode, Connection, Event, Message, ProtocolError, State};
+use wsbridge::protocol::{CloseCode, Connection, Event, Message, ProtocolError, Role, State};
 
 use crate::alloc;
 use crate::oracle::{self, Ev, Options, Outcome};
-use crate::wire::parse_server_frames;
+use crate::wire::parse_frames;
 
 /// What the connection did with a stream.
 #[derive(Debug)]
 pub struct Run {
+    pub role: Role,
     pub events: Vec<Ev>,
     pub error: Option<ProtocolError>,
     pub out: Vec<u8>,
@@ -35,7 +36,10 @@ fn own(event: &Event<'_>) -> Ev {
 ///   (never the length a header announces);
 /// * the reassembly buffer stays within twice the bytes received.
 pub fn run(stream: &[u8], chunk_sizes: &[usize], opts: Options) -> Run {
-    let mut conn = Connection::server(opts.limits);
+    let mut conn = match opts.role {
+        Role::Server => Connection::server(opts.limits),
+        Role::Client => Connection::client(opts.limits, [7; 32]),
+    };
     let mut out = Vec::new();
     if opts.close_first {
         conn.close(CloseCode::NORMAL, "", &mut out);
@@ -118,6 +122,7 @@ pub fn run(stream: &[u8], chunk_sizes: &[usize], opts: Options) -> Run {
         assert_eq!(conn.state(), expected);
     }
     Run {
+        role: opts.role,
         events,
         error,
         out,
@@ -132,8 +137,9 @@ pub fn run(stream: &[u8], chunk_sizes: &[usize], opts: Options) -> Run {
 pub fn check(run: &Run, expected: &Outcome, what: &str) {
     assert_eq!(run.events, expected.events, "{what}: events");
     assert_eq!(run.error, expected.error, "{what}: error");
-    let frames = parse_server_frames(&run.out)
-        .unwrap_or_else(|e| panic!("{what}: output is not valid server frames: {e}"));
+    let masked = run.role == Role::Client;
+    let frames = parse_frames(&run.out, masked)
+        .unwrap_or_else(|e| panic!("{what}: output is not valid frames for its role: {e}"));
     assert_eq!(
         frames.len(),
         expected.out.len(),

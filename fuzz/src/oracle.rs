@@ -1,4 +1,4 @@
-//! What a server-side connection must do with a byte stream, computed the simple way: whole
+//! What a connection (server side, or client side) must do with a byte stream, computed the simple way: whole
 //! frames parsed by hand from the complete stream, payloads unmasked with the reference loop,
 //! fragments appended to a `Vec`, text checked with `std::str::from_utf8`. Nothing here calls the
 //! crate's frame, mask, UTF-8 or reassembly code; only its `Limits` and `ProtocolError` types are
@@ -6,12 +6,12 @@
 //!
 //! The order in which a header's faults are judged is part of the contract the connection is held
 //! to: the length encoding as soon as the length bytes are in (§5.2), then RSV bits, opcode,
-//! mask (§5.1), control-frame rules (§5.5), the frame size limit, fragmentation (§5.4) and the
+//! mask bit as the role requires (§5.1), control-frame rules (§5.5), the frame size limit, fragmentation (§5.4) and the
 //! message size limit (counting headers), all before any payload byte. Text fails as soon as the
 //! bytes received so far cannot start a valid UTF-8 string (§8.1, fail fast), even inside a frame
 //! that has not fully arrived.
 
-use wsbridge::protocol::{Limits, ProtocolError};
+use wsbridge::protocol::{Limits, ProtocolError, Role};
 
 use crate::wire::{ServerFrame, xor_mask};
 
@@ -28,6 +28,8 @@ pub enum Ev {
 /// How the connection under test is driven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
+    /// Which side the connection is: a server expects masked frames, a client unmasked ones.
+    pub role: Role,
     pub limits: Limits,
     /// The application calls `close(1000, "")` before any input: the state is `CloseSent`, so
     /// no Pong, no Close echo and no failure Close are written afterwards.
@@ -174,8 +176,10 @@ fn run(
         if !matches!(opcode, 0 | 1 | 2 | 8 | 9 | 10) {
             return Err(ProtocolError::ReservedOpcode(opcode));
         }
-        if !masked {
-            return Err(ProtocolError::UnmaskedClientFrame);
+        match (opts.role, masked) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
+            _ => {}
         }
         let control = opcode >= 8;
         if control && len > 125 {
@@ -284,6 +288,7 @@ mod tests {
 
     fn opts() -> Options {
         Options {
+            role: Role::Server,
             limits: Limits::default(),
             close_first: false,
             echo: false,

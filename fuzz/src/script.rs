@@ -7,7 +7,7 @@
 //! this deep: a random byte stream almost never holds a long, well-masked, fragmented message.
 
 use arbitrary::Arbitrary;
-use wsbridge::protocol::{Limits, ProtocolError};
+use wsbridge::protocol::{Limits, ProtocolError, Role};
 
 use crate::drive;
 use crate::oracle::{self, Ev, Options, Out, close_code_allowed};
@@ -392,6 +392,7 @@ pub fn encode(script: &Script) -> Encoded {
 pub fn check(script: &Script) {
     let Encoded { stream, expected } = encode(script);
     let opts = Options {
+        role: Role::Server,
         limits: SCRIPT_LIMITS,
         close_first: false,
         echo: script.echo,

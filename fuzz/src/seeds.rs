@@ -501,6 +501,24 @@ fn connection_seeds() -> Vec<Seed> {
         ),
         conn("zero-limits-empty-ping", 3, &[], &client(9, KEY, b""), None),
         conn(
+            "client-role-rfc-5-7-unmasked-hello-and-ping",
+            0x30,
+            &[2],
+            &cat(&[
+                &frame(true, 0, 1, None, b"Hello"),
+                &frame(true, 0, 9, None, b"Hello"),
+                &frame(true, 0, 8, None, b"\x03\xe8"),
+            ]),
+            None,
+        ),
+        conn(
+            "client-role-masked-server-frame",
+            0x20,
+            &[],
+            &hello,
+            Some(E::MaskedServerFrame),
+        ),
+        conn(
             "header-split-across-reads",
             0x10,
             &[0, 0, 2, 4],
@@ -664,7 +682,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::oracle::{self, Options};
+    use crate::oracle;
     use crate::targets;
 
     fn corpus() -> PathBuf {
@@ -704,11 +722,7 @@ mod tests {
                 unreachable!()
             };
             let stream = &rest[usize::from(*count)..];
-            let opts = Options {
-                limits: targets::LIMITS[usize::from(cfg & 7)],
-                close_first: cfg & 8 != 0,
-                echo: cfg & 16 != 0,
-            };
+            let opts = targets::connection_options(*cfg);
             assert_eq!(oracle::expect(stream, opts).error, expect, "{}", s.name);
         }
     }

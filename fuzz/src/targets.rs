@@ -421,8 +421,23 @@ pub const LIMITS: [Limits; 8] = [
 ];
 
 /// Input layout of the `connection` target: a configuration byte (bits 0-2: [`LIMITS`]; bit 3:
-/// the application closes first; bit 4: echo every message), a count `c` (mod 16), `c` chunk
+/// the application closes first; bit 4: echo every message; bit 5: a client-side connection,
+/// which expects unmasked frames and masks its own), a count `c` (mod 16), `c` chunk
 /// sizes (each byte + 1, cycled), then the client's byte stream.
+/// The options a `connection` input's configuration byte selects.
+pub fn connection_options(cfg: u8) -> Options {
+    Options {
+        role: if cfg & 32 != 0 {
+            Role::Client
+        } else {
+            Role::Server
+        },
+        limits: LIMITS[usize::from(cfg & 7)],
+        close_first: cfg & 8 != 0,
+        echo: cfg & 16 != 0,
+    }
+}
+
 pub fn connection_input(cfg: u8, chunks: &[u8], stream: &[u8]) -> Vec<u8> {
     assert!(chunks.len() < 16);
     let mut v = vec![cfg, chunks.len() as u8];
@@ -431,7 +446,8 @@ pub fn connection_input(cfg: u8, chunks: &[u8], stream: &[u8]) -> Vec<u8> {
     v
 }
 
-/// The whole server-side `Connection` on an arbitrary stream, fed in the input's chunks, at once,
+/// The whole `Connection` (server side, or client side per the configuration) on an arbitrary
+/// stream, fed in the input's chunks, at once,
 /// and a byte at a time. Each run is checked call by call by [`drive::run`] and then against the
 /// [`oracle`] by [`drive::check`]: the same events, the same error, and the output frames
 /// expected (Pongs, echoes, the Close echo or the failure Close with the error's code).
@@ -442,11 +458,7 @@ pub fn connection(data: &[u8]) {
     let count = usize::from(count % 16).min(rest.len());
     let (sizes, stream) = rest.split_at(count);
     let sizes: Vec<usize> = sizes.iter().map(|&b| usize::from(b) + 1).collect();
-    let opts = Options {
-        limits: LIMITS[usize::from(cfg & 7)],
-        close_first: cfg & 8 != 0,
-        echo: cfg & 16 != 0,
-    };
+    let opts = connection_options(*cfg);
     let expected = oracle::expect(stream, opts);
     drive::check(&drive::run(stream, &sizes, opts), &expected, "chunked");
     if !sizes.is_empty() {

@@ -84,10 +84,17 @@ pub struct ServerFrame {
     pub payload: Vec<u8>,
 }
 
-/// Parse everything a server wrote. A server's frames are never masked (§5.1), carry no RSV bits,
-/// use defined opcodes, minimal lengths, and (this server never fragments) FIN; control frames
-/// hold at most 125 bytes (§5.5). Anything else, or trailing bytes, is an error.
-pub fn parse_server_frames(mut out: &[u8]) -> Result<Vec<ServerFrame>, String> {
+/// Parse everything a server wrote: see [`parse_frames`].
+pub fn parse_server_frames(out: &[u8]) -> Result<Vec<ServerFrame>, String> {
+    parse_frames(out, false)
+}
+
+/// Parse everything an endpoint wrote. A server's frames are never masked and a client's always
+/// are (§5.1; `masked` says which, and masked payloads are returned unmasked); all carry no RSV
+/// bits, use defined opcodes, minimal lengths, and (wsbridge never fragments what it sends on
+/// its own) FIN; control frames hold at most 125 bytes (§5.5). Anything else, or trailing bytes,
+/// is an error.
+pub fn parse_frames(mut out: &[u8], masked: bool) -> Result<Vec<ServerFrame>, String> {
     let mut frames = Vec::new();
     while !out.is_empty() {
         if out.len() < 2 {
@@ -104,8 +111,8 @@ pub fn parse_server_frames(mut out: &[u8]) -> Result<Vec<ServerFrame>, String> {
         if !matches!(opcode, 1 | 2 | 8 | 9 | 10) {
             return Err(format!("opcode {opcode:#x}"));
         }
-        if b1 & 0x80 != 0 {
-            return Err("masked server frame".into());
+        if (b1 & 0x80 != 0) != masked {
+            return Err(format!("mask bit {} where {masked} was due", b1 >> 7));
         }
         let (len, at) = match b1 & 0x7f {
             126 => {
@@ -126,6 +133,12 @@ pub fn parse_server_frames(mut out: &[u8]) -> Result<Vec<ServerFrame>, String> {
             }
             n => (n as u64, 2),
         };
+        let (key, at) = if masked {
+            let key = out.get(at..at + 4).ok_or("truncated masking key")?;
+            (key.try_into().expect("4 bytes"), at + 4)
+        } else {
+            ([0; 4], at)
+        };
         if opcode >= 8 && len > 125 {
             return Err(format!("control frame of {len} bytes"));
         }
@@ -134,10 +147,9 @@ pub fn parse_server_frames(mut out: &[u8]) -> Result<Vec<ServerFrame>, String> {
             .and_then(|len| len.checked_add(at))
             .filter(|&end| end <= out.len())
             .ok_or_else(|| format!("truncated payload of {len} bytes"))?;
-        frames.push(ServerFrame {
-            opcode,
-            payload: out[at..end].to_vec(),
-        });
+        let mut payload = out[at..end].to_vec();
+        xor_mask(&mut payload, key, 0);
+        frames.push(ServerFrame { opcode, payload });
         out = &out[end..];
     }
     Ok(frames)
@@ -179,5 +191,7 @@ mod tests {
         assert_eq!(frames[1].payload.len(), 300);
         assert!(parse_server_frames(&client(1, [1; 4], b"x")).is_err());
         assert!(parse_server_frames(&out[..out.len() - 1]).is_err());
+        let masked = parse_frames(&client(1, [1, 2, 3, 4], b"Hello"), true).expect("masked");
+        assert_eq!(masked[0].payload, b"Hello");
     }
 }
