@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod dissect;
 pub mod protocol;
 pub mod routes;
 pub mod server;

@@ -32,6 +32,66 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Load-test a WebSocket echo server (or a raw TCP echo with --raw-tcp).
     Bench(BenchArgs),
+    /// Annotate WebSocket frames or an opening handshake field by field, or build a frame.
+    Dissect(Box<DissectArgs>),
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    wsbridge dissect 81 85 37 fa 21 3d 7f 9f 4d 51 58\n  \
+    wsbridge dissect --encode --text Hello --mask 37fa213d\n  \
+    printf 'GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n' | wsbridge dissect --handshake")]
+struct DissectArgs {
+    /// Frame bytes in hex (spaces, commas and 0x allowed); read from stdin when absent.
+    hex: Vec<String>,
+    /// Read raw bytes (or, with --handshake, the HTTP text) from this file.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Who sent the frames: client (must mask) or server (must not); default: guessed.
+    #[arg(long, value_parser = ["client", "server"])]
+    role: Option<String>,
+    /// Payload bytes shown per frame.
+    #[arg(long, default_value_t = 64)]
+    max_payload: usize,
+    /// The input is an HTTP upgrade request or response.
+    #[arg(long)]
+    handshake: bool,
+    /// With --handshake on a response: the Sec-WebSocket-Key its request sent.
+    #[arg(long)]
+    key: Option<String>,
+    /// Build a frame from the options below and dissect it.
+    #[arg(long)]
+    encode: bool,
+    /// --encode: a text frame with this payload.
+    #[arg(long)]
+    text: Option<String>,
+    /// --encode: a binary frame with this payload (hex).
+    #[arg(long, value_name = "HEX")]
+    binary: Option<String>,
+    /// --encode: a Ping with this payload (text).
+    #[arg(long)]
+    ping: Option<String>,
+    /// --encode: a Pong with this payload (text).
+    #[arg(long)]
+    pong: Option<String>,
+    /// --encode: a Close with this status code (and --reason).
+    #[arg(long)]
+    close: Option<u16>,
+    /// --encode: the Close reason.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// --encode: force this opcode (0-15, reserved ones too).
+    #[arg(long)]
+    opcode: Option<u8>,
+    /// --encode: clear FIN (a fragment that is not the last).
+    #[arg(long)]
+    no_fin: bool,
+    /// --encode: set RSV bits (1 = RSV3 ... 4 = RSV1, 7 = all).
+    #[arg(long, default_value_t = 0)]
+    rsv: u8,
+    /// --encode: mask with this key (8 hex digits), as a client must.
+    #[arg(long)]
+    mask: Option<String>,
 }
 
 #[derive(Args)]
@@ -111,6 +171,15 @@ struct ServeArgs {
     /// Seconds to wait for the peer's side of the closing handshake.
     #[arg(long, value_parser = parse_seconds, default_value = "5")]
     close_timeout: Duration,
+    /// Log every frame in and out of every connection, annotated (secrets redacted).
+    #[arg(long)]
+    trace: bool,
+    /// With --trace: payload bytes shown per frame.
+    #[arg(long, default_value_t = 64, value_name = "BYTES")]
+    trace_payload: usize,
+    /// With --trace: show what is typed into terminals (otherwise a byte count).
+    #[arg(long)]
+    trace_input: bool,
     /// Seconds a graceful shutdown (SIGTERM, SIGINT) may take.
     #[arg(long, value_parser = parse_seconds, default_value = "10")]
     shutdown_timeout: Duration,
@@ -179,6 +248,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Bench(args) => bench(args),
+        Command::Dissect(args) => dissect(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,6 +274,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         write_timeout: args.write_timeout,
         close_timeout: args.close_timeout,
         shutdown_timeout: args.shutdown_timeout,
+        trace: args.trace.then_some(wsbridge::dissect::trace::TraceConfig {
+            max_payload: args.trace_payload,
+            show_input: args.trace_input,
+        }),
         ..Config::default()
     };
     let (token, generated) = match (args.no_auth, args.token) {
@@ -311,5 +385,76 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         println!("{}", report.human());
     }
     println!("{}", report.json());
+    Ok(())
+}
+
+fn dissect(args: DissectArgs) -> Result<(), String> {
+    use std::io::Read;
+    use wsbridge::dissect::{self, encode, frames, hex};
+    use wsbridge::protocol::Role;
+
+    let role = args.role.as_deref().map(|r| {
+        if r == "client" {
+            Role::Client
+        } else {
+            Role::Server
+        }
+    });
+    let options = frames::Options {
+        sender: role,
+        max_payload: args.max_payload,
+    };
+    if args.encode {
+        let (opcode, payload) = match (&args.text, &args.binary, &args.ping, &args.pong, args.close)
+        {
+            (Some(text), None, None, None, None) => (1, text.as_bytes().to_vec()),
+            (None, Some(data), None, None, None) => (2, hex::parse_hex(data)?),
+            (None, None, Some(text), None, None) => (9, text.as_bytes().to_vec()),
+            (None, None, None, Some(text), None) => (10, text.as_bytes().to_vec()),
+            (None, None, None, None, Some(code)) => (8, encode::close_body(code, &args.reason)),
+            (None, None, None, None, None) => (2, Vec::new()),
+            _ => {
+                return Err(
+                    "--encode takes one of --text, --binary, --ping, --pong, --close".into(),
+                );
+            }
+        };
+        let spec = encode::FrameSpec {
+            fin: !args.no_fin,
+            rsv: args.rsv,
+            opcode: args.opcode.unwrap_or(opcode),
+            mask: args.mask.as_deref().map(encode::parse_mask).transpose()?,
+            payload,
+        };
+        let bytes = encode::encode_frame(&spec);
+        println!("{}", hex::hex_bytes(&bytes));
+        print!("\n{}", frames::dissect_frames(&bytes, &options));
+        return Ok(());
+    }
+    let input = match &args.file {
+        Some(path) => std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None if !args.hex.is_empty() => args.hex.join(" ").into_bytes(),
+        None => {
+            let mut all = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut all)
+                .map_err(|e| format!("stdin: {e}"))?;
+            all
+        }
+    };
+    if args.handshake {
+        let text = String::from_utf8_lossy(&input);
+        print!(
+            "{}",
+            dissect::handshake::dissect_handshake(&text, args.key.as_deref())
+        );
+        return Ok(());
+    }
+    let bytes = if args.file.is_some() {
+        input
+    } else {
+        hex::parse_hex(&String::from_utf8_lossy(&input))?
+    };
+    print!("{}", frames::dissect_frames(&bytes, &options));
     Ok(())
 }

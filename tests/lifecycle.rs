@@ -211,8 +211,34 @@ fn connection_cap_refuses_with_503() {
 }
 
 #[test]
+fn handshake_cap_refuses_with_503() {
+    let server = ServerProcess::start(&["--max-handshakes", "2"]);
+    // Two connections that never finish their request head fill the handshake slots.
+    let _a = raw(server.addr);
+    let _b = raw(server.addr);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = raw(server.addr);
+    let _ = c.write_all(upgrade_request("/echo", "").as_bytes());
+    let response = String::from_utf8_lossy(&read_to_end(&mut c)).into_owned();
+    assert!(response.starts_with("HTTP/1.1 503 "), "{response:?}");
+    // Upgraded connections do not count: once the slow ones go, others get in.
+    drop((_a, _b));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut ws = connect(&server.ws_url("/echo"));
+    ws.send(Message::text("in")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("in"));
+}
+
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
 fn abrupt_resets_do_not_hurt_the_server() {
     let server = ServerProcess::start(&[]);
+    let fds_before = open_fds(server.pid());
     for i in 0..50 {
         let (s, _) = raw_upgrade(server.addr, "/echo", "");
         let mut s = s;
@@ -226,6 +252,14 @@ fn abrupt_resets_do_not_hurt_the_server() {
     let mut ws = connect(&server.ws_url("/echo"));
     ws.send(Message::text("alive")).unwrap();
     assert_eq!(ws.read().unwrap(), Message::text("alive"));
+    drop(ws);
+    // Every descriptor of the dropped connections is released (the server notices each peer's
+    // reset or FIN; give it a moment).
+    let start = Instant::now();
+    while open_fds(server.pid()) > fds_before && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(open_fds(server.pid()), fds_before, "descriptors leaked");
 }
 
 /// Set SO_LINGER to zero so that close sends RST.

@@ -7,22 +7,24 @@ use std::io::{ErrorKind, Read, Write};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
+const LISTENER: Token = Token(0);
+
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9004".into());
     let mut listener = TcpListener::bind(addr.parse().expect("address"))?;
-    println!("listening on {}", listener.local_addr()?);
     let mut poll = Poll::new()?;
     poll.registry()
-        .register(&mut listener, Token(usize::MAX), Interest::READABLE)?;
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    println!("listening on {}", listener.local_addr()?);
     let mut conns = slab::Slab::new();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         poll.poll(&mut events, None)?;
         for event in events.iter() {
-            if event.token() == Token(usize::MAX) {
+            if event.token() == LISTENER {
                 while let Ok((mut stream, _)) = listener.accept() {
                     stream.set_nodelay(true)?;
                     let entry = conns.vacant_entry();
@@ -35,7 +37,7 @@ fn main() -> std::io::Result<()> {
                 }
                 continue;
             }
-            let key = event.token().0;
+            let key = event.token().0 - 1;
             let Some(stream) = conns.get_mut(key) else {
                 continue;
             };

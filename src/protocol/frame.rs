@@ -133,41 +133,42 @@ impl FrameHeader {
     /// that depend on who is receiving are in [`FrameHeader::check`].
     #[inline]
     pub fn decode(input: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
-        let [b0, b1, rest @ ..] = input else {
+        let Some((header, len, form)) = Self::decode_any_length(input) else {
             return Ok(None);
         };
+        if header.payload_len >> 63 != 0 {
+            return Err(ProtocolError::LengthMsbSet);
+        }
+        if form != header.length_form() {
+            return Err(ProtocolError::NonMinimalLength);
+        }
+        Ok(Some((header, len)))
+    }
+
+    /// Decode the fields as they are, whatever the length encoding (for tools that show a
+    /// faulty frame rather than refuse it): the header, its length in bytes, and the form that
+    /// carried the payload length. `None` when the input is shorter than the header.
+    #[inline]
+    pub fn decode_any_length(input: &[u8]) -> Option<(FrameHeader, usize, LengthForm)> {
+        let [b0, b1, rest @ ..] = input else {
+            return None;
+        };
         let masked = b1 & 0x80 != 0;
-        let (payload_len, len_bytes) = match b1 & 0x7f {
-            126 => {
-                let Some(ext) = rest.first_chunk::<2>() else {
-                    return Ok(None);
-                };
-                let len = u16::from_be_bytes(*ext) as u64;
-                if len < 126 {
-                    return Err(ProtocolError::NonMinimalLength);
-                }
-                (len, 2)
-            }
-            127 => {
-                let Some(ext) = rest.first_chunk::<8>() else {
-                    return Ok(None);
-                };
-                let len = u64::from_be_bytes(*ext);
-                if len >> 63 != 0 {
-                    return Err(ProtocolError::LengthMsbSet);
-                }
-                if len <= u16::MAX as u64 {
-                    return Err(ProtocolError::NonMinimalLength);
-                }
-                (len, 8)
-            }
-            short => (short as u64, 0),
+        let (payload_len, form, len_bytes) = match b1 & 0x7f {
+            126 => (
+                u16::from_be_bytes(*rest.first_chunk::<2>()?) as u64,
+                LengthForm::Bits16,
+                2,
+            ),
+            127 => (
+                u64::from_be_bytes(*rest.first_chunk::<8>()?),
+                LengthForm::Bits64,
+                8,
+            ),
+            short => (short as u64, LengthForm::Bits7, 0),
         };
         let mask = if masked {
-            let Some(key) = rest[len_bytes..].first_chunk::<4>() else {
-                return Ok(None);
-            };
-            Some(*key)
+            Some(*rest[len_bytes..].first_chunk::<4>()?)
         } else {
             None
         };
@@ -178,7 +179,7 @@ impl FrameHeader {
             mask,
             payload_len,
         };
-        Ok(Some((header, 2 + len_bytes + if masked { 4 } else { 0 })))
+        Some((header, 2 + len_bytes + if masked { 4 } else { 0 }, form))
     }
 
     /// The rules a receiver applies to a decoded header before reading its payload.

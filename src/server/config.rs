@@ -37,6 +37,8 @@ pub struct Config {
     pub low_water: usize,
     /// Bytes read from one connection before the loop turns to others.
     pub read_budget: usize,
+    /// `--trace`: log every frame of every connection.
+    pub trace: Option<crate::dissect::trace::TraceConfig>,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             high_water: 1 << 20,
             low_water: 256 << 10,
             read_budget: 1 << 20,
+            trace: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use mio::{Interest, Registry, Token};
 use super::Routes;
 use super::config::Config;
 use super::pages::write_page;
+use crate::dissect::trace::{Direction, Tracer};
 use crate::protocol::handshake::{
     HandshakeError, RequestHead, parse_request, write_accept_response,
 };
@@ -81,6 +82,8 @@ pub(crate) struct Conn {
     last_ping: Stamp,
     /// Handshake deadline, wait for the peer's Close, or the end of lingering.
     deadline: Option<Stamp>,
+    /// `--trace`: annotates every byte both ways (boxed: absent, it costs a pointer).
+    tracer: Option<Box<Tracer>>,
 }
 
 /// A time as milliseconds since the server started, in 4 bytes instead of an `Instant`'s 16:
@@ -110,6 +113,13 @@ impl Stamp {
     }
 }
 
+/// Trace lines go to the log under their own target, so `WSBRIDGE_LOG` can select them.
+fn log_trace(lines: Vec<String>) {
+    for line in lines {
+        log::info!(target: "wsbridge::trace", "{line}");
+    }
+}
+
 /// The token of a connection's socket and of its route's own source.
 pub(crate) fn socket_token(key: usize) -> Token {
     Token(super::FIRST_CONN_TOKEN + key * 2)
@@ -135,6 +145,9 @@ impl Conn {
             last_write_progress: now,
             last_ping: now,
             deadline: Some(now.after(config.handshake_timeout)),
+            tracer: config
+                .trace
+                .map(|trace| Box::new(Tracer::new(id.key, trace))),
         }
     }
 
@@ -219,6 +232,10 @@ impl Conn {
     }
 
     fn on_bytes(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
+        if let Some(tracer) = &mut self.tracer {
+            // Before anything is unmasked in place.
+            log_trace(tracer.bytes(Direction::In, bytes));
+        }
         match self.phase {
             Phase::Handshake { .. } => self.on_handshake_bytes(bytes, env),
             Phase::Open(_) => self.on_frames(bytes, env),
@@ -359,6 +376,9 @@ impl Conn {
                 .create(request)?,
         };
         write_accept_response(upgrade.key, protocol, &mut self.out);
+        if let Some(tracer) = &mut self.tracer {
+            tracer.set_route(kind);
+        }
         log::debug!(
             "conn {}: upgraded to {kind:?} ({})",
             self.id.key,
@@ -537,6 +557,9 @@ impl Conn {
             match (&self.stream).write(&self.out) {
                 Ok(0) => return Verdict::Remove,
                 Ok(n) => {
+                    if let Some(tracer) = &mut self.tracer {
+                        log_trace(tracer.bytes(Direction::Out, &self.out[..n]));
+                    }
                     self.out.drain(..n);
                     self.last_write_progress = env.stamp;
                 }

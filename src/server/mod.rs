@@ -101,6 +101,8 @@ pub struct Server {
     accept_paused_until: Option<Instant>,
     /// When running out of descriptors was last logged (at most every 10 s).
     exhaustion_logged: Option<Instant>,
+    /// When refusing a connection at a limit was last logged (at most every 10 s).
+    refusal_logged: Option<Instant>,
     shutdown_deadline: Option<Instant>,
     shutdown_requested: Arc<AtomicBool>,
     /// The origin of connections' compact time stamps.
@@ -138,6 +140,7 @@ impl Server {
             signals: None,
             accept_paused_until: None,
             exhaustion_logged: None,
+            refusal_logged: None,
             shutdown_deadline: None,
             shutdown_requested: Arc::new(AtomicBool::new(false)),
             epoch: Instant::now(),
@@ -285,10 +288,24 @@ impl Server {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    if self.conns.len() >= self.config.max_connections
-                        || self.handshaking >= self.config.max_handshakes
-                    {
-                        log::warn!("refusing {peer}: at the connection limit");
+                    let limit = if self.conns.len() >= self.config.max_connections {
+                        Some("--max-connections")
+                    } else if self.handshaking >= self.config.max_handshakes {
+                        Some("--max-handshakes")
+                    } else {
+                        None
+                    };
+                    if let Some(limit) = limit {
+                        // Logged at most every 10 s: a flood must not flood the log too.
+                        if self
+                            .refusal_logged
+                            .is_none_or(|at| now - at >= Duration::from_secs(10))
+                        {
+                            log::warn!(
+                                "refusing connections (first: {peer}): at the {limit} limit"
+                            );
+                            self.refusal_logged = Some(now);
+                        }
                         refuse(stream);
                         continue;
                     }
