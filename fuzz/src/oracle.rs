@@ -1,15 +1,15 @@
-//! What a connection (server side, or client side) must do with a byte stream, computed the simple way: whole
-//! frames parsed by hand from the complete stream, payloads unmasked with the reference loop,
-//! fragments appended to a `Vec`, text checked with `std::str::from_utf8`. Nothing here calls the
-//! crate's frame, mask, UTF-8 or reassembly code; only its `Limits` and `ProtocolError` types are
-//! shared, so that errors can be compared exactly.
+//! What a connection (server side, or client side) must do with a byte stream, computed the
+//! simple way: whole frames parsed by hand from the complete stream, payloads unmasked with the
+//! reference loop, fragments appended to a `Vec`, text checked with `std::str::from_utf8`.
+//! Nothing here calls the crate's frame, mask, UTF-8 or reassembly code; only its `Limits` and
+//! `ProtocolError` types are shared, so that errors can be compared exactly.
 //!
 //! The order in which a header's faults are judged is part of the contract the connection is held
-//! to: the length encoding as soon as the length bytes are in (§5.2), then RSV bits, opcode,
-//! mask bit as the role requires (§5.1), control-frame rules (§5.5), the frame size limit, fragmentation (§5.4) and the
-//! message size limit (counting headers), all before any payload byte. Text fails as soon as the
-//! bytes received so far cannot start a valid UTF-8 string (§8.1, fail fast), even inside a frame
-//! that has not fully arrived.
+//! to: once the whole header (masking key included) is in, the length encoding (§5.2), then RSV
+//! bits, opcode, the mask bit as the role requires (§5.1), control-frame rules (§5.5), the frame
+//! size limit, fragmentation (§5.4) and the message size limit (counting headers), all before any
+//! payload byte. Text fails as soon as the bytes received so far cannot start a valid UTF-8
+//! string (§8.1, fail fast), even inside a frame that has not fully arrived.
 
 use wsbridge::protocol::{Limits, ProtocolError, Role};
 
@@ -127,40 +127,30 @@ fn run(
     let mut rest = stream;
     let mut message: Option<Partial> = None;
     loop {
-        // §5.2, the header.
+        // §5.2, the header. Its faults are judged once all of it, masking key included, is in.
         let [b0, b1, ..] = *rest else {
             return Ok(());
         };
-        let (len, ext_len) = match b1 & 0x7f {
-            126 => {
-                let Some(ext) = rest.get(2..4) else {
-                    return Ok(());
-                };
-                let len = u64::from(u16::from_be_bytes([ext[0], ext[1]]));
-                if len < 126 {
-                    return Err(ProtocolError::NonMinimalLength);
-                }
-                (len, 2)
-            }
-            127 => {
-                let Some(ext) = rest.get(2..10) else {
-                    return Ok(());
-                };
-                let len = u64::from_be_bytes(ext.try_into().expect("8 bytes"));
-                if len & (1 << 63) != 0 {
-                    return Err(ProtocolError::LengthMsbSet);
-                }
-                if len < 65536 {
-                    return Err(ProtocolError::NonMinimalLength);
-                }
-                (len, 8)
-            }
-            n => (u64::from(n), 0),
-        };
         let masked = b1 & 0x80 != 0;
+        let ext_len = match b1 & 0x7f {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
         let header_len = 2 + ext_len + if masked { 4 } else { 0 };
         if rest.len() < header_len {
             return Ok(());
+        }
+        let len = match ext_len {
+            0 => u64::from(b1 & 0x7f),
+            2 => u64::from(u16::from_be_bytes([rest[2], rest[3]])),
+            _ => u64::from_be_bytes(rest[2..10].try_into().expect("8 bytes")),
+        };
+        if len & (1 << 63) != 0 {
+            return Err(ProtocolError::LengthMsbSet);
+        }
+        if (ext_len == 2 && len < 126) || (ext_len == 8 && len < 65536) {
+            return Err(ProtocolError::NonMinimalLength);
         }
         let key: [u8; 4] = if masked {
             rest[2 + ext_len..header_len].try_into().expect("4 bytes")

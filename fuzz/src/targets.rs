@@ -19,21 +19,26 @@ use crate::oracle::{self, Options};
 // ---------------------------------------------------------------------------------------------
 
 /// What `FrameHeader::decode` must return, worked out from §5.2 directly: `Ok(None)` while the
-/// header is incomplete, an error as soon as the length bytes are in and badly encoded, else
+/// header (masking key included) is incomplete, then an error for a badly encoded length, else
 /// the header's length and its payload length.
 fn header_model(data: &[u8]) -> Result<Option<(usize, u64)>, ProtocolError> {
     let [_, b1, ..] = *data else {
         return Ok(None);
     };
-    let (ext, len) = match b1 & 0x7f {
-        126 if data.len() < 4 => return Ok(None),
-        126 => (2, u64::from(data[2]) << 8 | u64::from(data[3])),
-        127 if data.len() < 10 => return Ok(None),
-        127 => (
-            8,
-            data[2..10].iter().fold(0u64, |a, &b| a << 8 | u64::from(b)),
-        ),
-        n => (0, u64::from(n)),
+    let ext = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let n = 2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 };
+    if data.len() < n {
+        return Ok(None);
+    }
+    let len = match ext {
+        0 => u64::from(b1 & 0x7f),
+        _ => data[2..2 + ext]
+            .iter()
+            .fold(0u64, |a, &b| a << 8 | u64::from(b)),
     };
     if ext == 8 && len >= 1 << 63 {
         return Err(ProtocolError::LengthMsbSet);
@@ -41,8 +46,7 @@ fn header_model(data: &[u8]) -> Result<Option<(usize, u64)>, ProtocolError> {
     if (ext == 2 && len < 126) || (ext == 8 && len < 65536) {
         return Err(ProtocolError::NonMinimalLength);
     }
-    let n = 2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 };
-    Ok((data.len() >= n).then_some((n, len)))
+    Ok(Some((n, len)))
 }
 
 /// The receiver's rules (§5.1, §5.2, §5.5) in the order the connection applies them.
@@ -68,8 +72,9 @@ fn check_model(h: &FrameHeader, role: Role) -> Result<u8, ProtocolError> {
 }
 
 /// `FrameHeader::decode` on any bytes:
-/// * agrees with [`header_model`]: `Ok(None)` iff shorter than the header it starts, the exact
-///   error for a badly encoded length, the header length and payload length otherwise;
+/// * agrees with [`header_model`]: `Ok(None)` iff shorter than the header it starts (masking key
+///   included), then the exact error for a badly encoded length, the header length and payload
+///   length otherwise;
 /// * every prefix returns `Ok(None)` or the same result (an error is final);
 /// * on `Some((h, n))`: `n <= len`, `n == h.encoded_len()`, `encode(h)` gives back `input[..n]`
 ///   byte for byte, and the fields are the bits of the input;
