@@ -201,11 +201,17 @@ pub fn parse_request<'a>(
     buf: &'a [u8],
     limits: &HeadLimits,
 ) -> Result<Option<(RequestHead<'a>, usize)>, HandshakeError> {
+    // The request line is judged first, whether or not the head is complete, so that a request
+    // gets the same status however its bytes were split across reads. Without its CRLF yet, a
+    // trailing CR may be the start of it and does not count.
+    let line_len = match buf.windows(2).position(|w| w == b"\r\n") {
+        Some(len) => len,
+        None => buf.len() - usize::from(buf.ends_with(b"\r")),
+    };
+    if line_len > limits.max_request_line {
+        return Err(HandshakeError::UriTooLong);
+    }
     let Some(head_len) = find_head_end(buf) else {
-        let first_line_done = buf.windows(2).any(|w| w == b"\r\n");
-        if !first_line_done && buf.len() > limits.max_request_line {
-            return Err(HandshakeError::UriTooLong);
-        }
         if buf.len() > limits.max_head_bytes {
             return Err(HandshakeError::HeadersTooLarge);
         }
@@ -688,6 +694,43 @@ Sec-WebSocket-Version: 13\r\n\r\n";
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+    }
+
+    /// Found by the `handshake` fuzz target (seed `request-line-over-small-limit`): a long
+    /// request line was refused (414) while its CRLF had not arrived, accepted as incomplete
+    /// once it had, and refused again when the head completed; and a line both too long and
+    /// in a head over the byte limit got 414 in pieces but 431 at once. Every split must now
+    /// give the same status as the whole head.
+    #[test]
+    fn fuzz_request_line_limit_is_the_same_at_every_split() {
+        let limits = HeadLimits {
+            max_request_line: 40,
+            max_head_bytes: 200,
+            max_headers: 4,
+        };
+        let line = format!("GET /{} HTTP/1.1", "a".repeat(60));
+        let long_line = format!("{line}\r\nHost: a\r\n\r\n");
+        let long_head = format!("{line}\r\nX: {}\r\n\r\n", "b".repeat(300));
+        for head in [long_line, long_head] {
+            assert_eq!(
+                parse_request(head.as_bytes(), &limits),
+                Err(HandshakeError::UriTooLong)
+            );
+            for cut in 0..head.len() {
+                let prefix = parse_request(&head.as_bytes()[..cut], &limits);
+                assert!(
+                    prefix == Ok(None) || prefix == Err(HandshakeError::UriTooLong),
+                    "cut {cut}: {prefix:?}"
+                );
+                if cut > 41 {
+                    assert_eq!(prefix, Err(HandshakeError::UriTooLong), "cut {cut}");
+                }
+            }
+        }
+        // A CR that may start the line's CRLF is not part of the line.
+        let exact = format!("GET /{} HTTP/1.1\r", "a".repeat(26));
+        assert_eq!(exact.len(), 41);
+        assert_eq!(parse_request(exact.as_bytes(), &limits), Ok(None));
     }
 
     #[test]

@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|script: wsbridge_fuzz::script::Script| {
+    wsbridge_fuzz::script::check(&script)
+});

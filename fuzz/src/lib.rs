@@ -1,0 +1,23 @@
+//! The checks behind wsbridge's fuzz targets, in a library so that `cargo test` (plain stable, no
+//! libFuzzer) runs every target over every committed seed, and so that the oracle is shared.
+//!
+//! * [`targets`]: one function per raw-bytes target (protocol parsers, the connection, the Hrana
+//!   and ttyd decoders); each asserts invariants, not only "no panic".
+//! * [`oracle`]: an independent reading of RFC 6455 for the server-side connection: parses whole
+//!   frames, unmasks with the reference loop, reassembles, validates with `std`.
+//! * [`drive`]: feeds a real [`wsbridge::protocol::Connection`] in chunks and checks each call.
+//! * [`wire`]: a client-frame encoder and a server-frame parser, written apart from the crate's.
+//! * [`script`]: the structured (`arbitrary`) target that builds valid client streams.
+//! * [`alloc`]: a global allocator that records the largest allocation inside a watched section.
+//! * [`seeds`]: the named seed corpus, generated and checked by a test.
+
+pub mod alloc;
+pub mod drive;
+pub mod oracle;
+pub mod script;
+pub mod seeds;
+pub mod targets;
+pub mod wire;
+
+#[global_allocator]
+static ALLOC: alloc::Watching = alloc::Watching;
