@@ -22,10 +22,9 @@ out=target/compare
 mkdir -p "$out"
 results=$out/results.jsonl
 : >"$results"
-port=7300
 
-start_server() { # name port -> sets $pid
-  local name=$1 port=$2
+start_server() { # name -> sets $pid and $addr
+  local name=$1 port=0 # the kernel picks a free port; the server prints the one it got
   local log=$out/$name.log
   # Emptied here, not by the background job's redirection, which may run after the wait below
   # has already read the previous run's "listening on".
@@ -38,7 +37,8 @@ start_server() { # name port -> sets $pid
   esac
   pid=$!
   for _ in $(seq 200); do
-    grep -q "listening on" "$log" 2>/dev/null && return 0
+    addr=$(grep -o "listening on [0-9.:]*" "$log" 2>/dev/null | head -1 | cut -d' ' -f3)
+    [ -n "$addr" ] && return 0
     sleep 0.02
   done
   echo "$name did not start" >&2
@@ -50,11 +50,10 @@ for scenario in "${scenarios[@]}"; do
   read -r conns size <<<"$scenario"
   for run in $(seq "$runs"); do
     for server in "${servers[@]}"; do
-      port=$((port + 1))
-      start_server "$server" "$port"
+      start_server "$server"
       extra=()
       [ "$server" = raw-tcp ] && extra=(--raw-tcp)
-      line=$(taskset -c 1 target/release/wsbridge bench "ws://127.0.0.1:$port/" \
+      line=$(taskset -c 1 target/release/wsbridge bench "ws://$addr/" \
         --connections "$conns" --size "$size" --duration "$seconds" --warmup 1 \
         --server-pid "$pid" --json "${extra[@]}")
       kill "$pid" 2>/dev/null || true

@@ -243,8 +243,18 @@ impl SqlArgs {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::new().filter_or("WSBRIDGE_LOG", "info")).init();
+    // The command line first: `--help` and usage errors need no logger, and `--trace` decides
+    // one of its targets.
     let cli = Cli::parse();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::new().filter_or("WSBRIDGE_LOG", "info"));
+    if let Command::Serve(args) = &cli.command
+        && args.trace
+    {
+        // Asked for on the command line, the trace shows whatever WSBRIDGE_LOG says elsewhere.
+        logger.filter_module("wsbridge::trace", log::LevelFilter::Info);
+    }
+    logger.init();
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Bench(args) => bench(args),

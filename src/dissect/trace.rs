@@ -12,8 +12,9 @@ use std::fmt::Write;
 use super::hex::{hex_bytes, preview};
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame::{FrameHeader, OpCode};
+use crate::protocol::handshake::{HeadLimits, parse_request};
 use crate::protocol::mask::apply_mask;
-use crate::routes::RouteKind;
+use crate::routes::{RouteKind, select};
 
 /// What `--trace` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +106,7 @@ impl Tracer {
     /// Bytes that went `direction`; returns the lines to log.
     pub fn bytes(&mut self, direction: Direction, bytes: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
-        let (config, conn, route) = (self.config, self.conn, self.route);
+        let (config, conn) = (self.config, self.conn);
         let flow = match direction {
             Direction::In => &mut self.inbound,
             Direction::Out => &mut self.outbound,
@@ -113,11 +114,19 @@ impl Tracer {
         let mut input = bytes;
         while !input.is_empty() {
             if flow.in_http {
-                input = http_bytes(flow, input, conn, &mut lines);
+                let derived;
+                (input, derived) = http_bytes(flow, input, conn, &mut lines);
+                // Frames may arrive in the same read as the upgrade request, before the server
+                // has set the route: derive it from the request itself, so that their payloads
+                // (a Hrana `hello.jwt`, a ttyd `AuthToken`) are decoded and redacted, not
+                // printed raw.
+                if self.route.is_none() {
+                    self.route = derived;
+                }
             } else if flow.frame.is_none() {
-                input = header_bytes(flow, input, conn, route, config, &mut lines);
+                input = header_bytes(flow, input, conn, self.route, config, &mut lines);
             } else {
-                input = payload_bytes(flow, input, conn, route, config, &mut lines);
+                input = payload_bytes(flow, input, conn, self.route, config, &mut lines);
             }
         }
         lines
@@ -131,25 +140,30 @@ fn arrow(direction: Direction) -> &'static str {
     }
 }
 
-/// The HTTP head, up to its blank line, logged with secrets redacted.
+/// The HTTP head, up to its blank line, logged with secrets redacted. Returns the rest of the
+/// input and, for an upgrade request, the route it selects.
 fn http_bytes<'a>(
     flow: &mut Flow,
     input: &'a [u8],
     conn: u32,
     lines: &mut Vec<String>,
-) -> &'a [u8] {
+) -> (&'a [u8], Option<RouteKind>) {
     let before = flow.pending.len();
     flow.pending.extend_from_slice(input);
     let Some(end) = flow.pending.windows(4).position(|w| w == b"\r\n\r\n") else {
         if flow.pending.len() > 64 * 1024 {
             flow.pending.clear(); // the server refuses such heads anyway
         }
-        return &[];
+        return (&[], None);
+    };
+    let route = match parse_request(&flow.pending[..end + 4], &HeadLimits::default()) {
+        Ok(Some((head, _))) => select(&head).ok().map(|(kind, _)| kind),
+        _ => None,
     };
     let head = String::from_utf8_lossy(&flow.pending[..end]).into_owned();
     let mut text = format!("[conn {conn}] {} HTTP head:", arrow(flow.direction));
-    for (i, line) in head.split("\r\n").enumerate() {
-        let _ = write!(text, "\n    {}", redact_http_line(line, i == 0));
+    for line in head.split("\r\n") {
+        let _ = write!(text, "\n    {}", redact_http_line(line));
     }
     lines.push(text);
     let used = end + 4 - before;
@@ -158,26 +172,37 @@ fn http_bytes<'a>(
     // after any other response, so staying in HTTP mode is harmless.
     flow.in_http = !(head.starts_with("HTTP/1.1 101")
         || head.to_ascii_lowercase().contains("\r\nupgrade: websocket"));
-    &input[used..]
+    (&input[used..], route)
 }
 
-fn redact_http_line(line: &str, request_line: bool) -> String {
-    if request_line {
-        return match line.find("token=") {
-            Some(at) => {
-                let rest = &line[at + 6..];
-                let end = rest.find(['&', ' ']).unwrap_or(rest.len());
-                format!("{}token=<redacted>{}", &line[..at], &rest[end..])
-            }
-            None => line.to_string(),
-        };
+/// Headers whose whole value is a credential.
+const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+fn redact_http_line(line: &str) -> String {
+    if let Some((name, _)) = line.split_once(':')
+        && SECRET_HEADERS
+            .iter()
+            .any(|secret| name.trim().eq_ignore_ascii_case(secret))
+    {
+        return format!("{name}: <redacted>");
     }
-    match line.split_once(':') {
-        Some((name, _)) if name.eq_ignore_ascii_case("authorization") => {
-            format!("{name}: <redacted>")
-        }
-        _ => line.to_string(),
+    // `token=` anywhere (the request target, a Referer header carrying the page URL, ...).
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("token=") {
+        out.push_str(&rest[..at + 6]);
+        out.push_str("<redacted>");
+        let value = &rest[at + 6..];
+        let end = value.find(['&', ' ', '#', ';']).unwrap_or(value.len());
+        rest = &value[end..];
     }
+    out.push_str(rest);
+    out
 }
 
 fn header_bytes<'a>(
@@ -468,6 +493,40 @@ mod tests {
         };
         let out = trace_all(RouteKind::Tty, shown, &[&init, &input]);
         assert!(out.contains("|ls -la"), "{out}");
+    }
+
+    /// Regression: a client may send its first frames in the same segment as the upgrade
+    /// request, so the tracer sees them before the server has chosen the route. The route is
+    /// then derived from the request, and the token in those frames is still redacted.
+    #[test]
+    fn frames_in_the_upgrade_read_are_redacted() {
+        let cases: [(&str, &[u8], &str); 2] = [
+            (
+                "hrana2",
+                br#"{"type":"hello","jwt":"s3cr3t"}"#,
+                "Sql message: hello",
+            ),
+            (
+                "tty",
+                br#"{"AuthToken":"s3cr3t","columns":80,"rows":24}"#,
+                "AuthToken <redacted>",
+            ),
+        ];
+        for (protocol, payload, expected) in cases {
+            let mut bytes = format!(
+                "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Cookie: session=s3cr3t\r\nReferer: http://x/?token=s3cr3t#top\r\n\
+                 Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
+            )
+            .into_bytes();
+            bytes.extend(client_frame(if protocol == "tty" { 2 } else { 1 }, payload));
+            let mut tracer = Tracer::new(3, TraceConfig::default());
+            let out = tracer.bytes(Direction::In, &bytes).join("\n");
+            assert!(!out.contains("s3cr3t"), "{out}");
+            assert!(out.contains(expected), "{out}");
+            assert!(out.contains("Cookie: <redacted>"), "{out}");
+            assert!(out.contains("?token=<redacted>#top"), "{out}");
+        }
     }
 
     #[test]

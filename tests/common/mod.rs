@@ -47,14 +47,19 @@ impl ServerProcess {
 
     /// Start a prepared `wsbridge serve` command (it must listen on port 0 and print its
     /// address), waiting until it prints its address.
-    pub fn spawn(mut command: Command) -> ServerProcess {
+    pub fn spawn(command: Command) -> ServerProcess {
+        Self::spawn_with_stderr(command, Stdio::inherit())
+    }
+
+    /// As [`ServerProcess::spawn`], with the server's log (stderr) going to `stderr`.
+    pub fn spawn_with_stderr(mut command: Command, stderr: Stdio) -> ServerProcess {
         command
             .env(
                 "WSBRIDGE_LOG",
                 std::env::var("WSBRIDGE_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = command.spawn().expect("start wsbridge");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
