@@ -37,7 +37,7 @@ start_server() { # name -> sets $pid and $addr
   esac
   pid=$!
   for _ in $(seq 200); do
-    addr=$(grep -o "listening on [0-9.:]*" "$log" 2>/dev/null | head -1 | cut -d' ' -f3)
+    addr=$(grep -o "listening on [0-9.:]*" "$log" 2>/dev/null | head -1 | cut -d' ' -f3 || true)
     [ -n "$addr" ] && return 0
     sleep 0.02
   done

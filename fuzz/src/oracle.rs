@@ -32,7 +32,8 @@ pub struct Options {
     pub role: Role,
     pub limits: Limits,
     /// The application calls `close(1000, "")` before any input: the state is `CloseSent`, so
-    /// no Pong, no Close echo and no failure Close are written afterwards.
+    /// no Close echo and no failure Close are written afterwards; Pings are still answered
+    /// (§5.5.2).
     pub close_first: bool,
     /// Every message is sent straight back through the `Sender` the event came with.
     pub echo: bool,
@@ -217,12 +218,11 @@ fn run(
         match opcode {
             0x9 => {
                 events.push(Ev::Ping(payload.clone()));
-                if !*close_sent {
-                    out.push(Out::Frame(ServerFrame {
-                        opcode: 0xA,
-                        payload,
-                    }));
-                }
+                // §5.5.2: answered even after our own Close.
+                out.push(Out::Frame(ServerFrame {
+                    opcode: 0xA,
+                    payload,
+                }));
             }
             0xA => events.push(Ev::Pong(payload)),
             0x8 => {

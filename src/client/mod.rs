@@ -26,6 +26,11 @@ impl WsUrl {
         let rest = url
             .strip_prefix("ws://")
             .ok_or_else(|| format!("{url:?}: only ws:// URLs are supported"))?;
+        // RFC 6455 §3: fragment identifiers "MUST NOT be used on these URIs"; §4.1: the client
+        // fails rather than send one.
+        if rest.contains('#') {
+            return Err(format!("{url:?}: a WebSocket URL has no #fragment"));
+        }
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
             Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -234,5 +239,6 @@ mod tests {
         );
         assert!(WsUrl::parse("wss://x").is_err());
         assert!(WsUrl::parse("ws://:80/").is_err());
+        assert!(WsUrl::parse("ws://x/echo#top").is_err());
     }
 }

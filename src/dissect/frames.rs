@@ -169,7 +169,8 @@ pub fn dissect_frames(bytes: &[u8], options: &Options) -> String {
                     let _ = writeln!(out, "    => {done}");
                 }
             }
-            Some(OpCode::Ping) => {
+            // Only a valid Ping is answered: a fragmented or oversized one fails the connection.
+            Some(OpCode::Ping) if violations.is_empty() && !truncated => {
                 let _ = writeln!(
                     out,
                     "    (the receiver answers with a Pong carrying the same payload: §5.5.2)"

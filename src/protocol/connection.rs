@@ -530,8 +530,13 @@ impl Sender {
     }
 
     /// Send a Pong with the Ping's payload (§5.5.3: "MUST have identical Application data").
+    ///
+    /// Also after our own Close (RFC 6455 §5.5.2: a Ping is answered "unless it already
+    /// received a Close frame"; §5.5.1 forbids only *data* frames after sending one). A Ping
+    /// that arrives after the peer's Close or after a failure is never read (§7.1.7), so it gets
+    /// no Pong.
     pub fn send_pong(&mut self, payload: &[u8], out: &mut Vec<u8>) -> bool {
-        !self.close_sent && self.write_frame(true, OpCode::Pong, payload, out)
+        self.write_frame(true, OpCode::Pong, payload, out)
     }
 
     /// Send any frame: a fragment of a message being streamed, or a message at once.

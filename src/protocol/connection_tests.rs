@@ -499,6 +499,18 @@ fn client_frames_get_a_fresh_mask_each() {
 }
 
 #[test]
+fn ping_after_our_own_close_is_still_answered() {
+    // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response,
+    // unless it already received a Close frame." Having *sent* one does not excuse it.
+    let mut conn = server();
+    let mut out = Vec::new();
+    conn.close(CloseCode::GOING_AWAY, "", &mut out);
+    let (events, reply, _) = feed(&mut conn, &[&frame(true, 9, b"hi")]);
+    assert_eq!(events, [Owned::Ping(b"hi".to_vec())]);
+    assert_eq!(reply, [0x8a, 0x02, b'h', b'i']);
+}
+
+#[test]
 fn no_data_frame_after_close_but_close_is_still_answered() {
     // §5.5.1: after sending a Close, "the endpoint MUST NOT send any more data frames"; and an
     // endpoint that receives a Close without having sent one "MUST send a Close frame in

@@ -61,7 +61,7 @@ impl ProtocolError {
             | ProtocolError::ReservedOpcode(_)
             | ProtocolError::NonMinimalLength
             | ProtocolError::LengthMsbSet => "§5.2",
-            ProtocolError::UnmaskedClientFrame => "§5.3",
+            ProtocolError::UnmaskedClientFrame => "§5.1",
             ProtocolError::MaskedServerFrame => "§5.1",
             ProtocolError::ControlFrameTooLong | ProtocolError::FragmentedControlFrame => "§5.5",
             ProtocolError::UnexpectedContinuation | ProtocolError::ExpectedContinuation => "§5.4",

@@ -78,7 +78,12 @@ impl HandshakeError {
     pub fn write_response(self, out: &mut Vec<u8>) {
         let retry_after;
         let extra: &[(&str, &str)] = match self {
-            HandshakeError::UnsupportedVersion => &[("Sec-WebSocket-Version", "13")],
+            // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
+            HandshakeError::UnsupportedVersion => &[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Version", "13"),
+            ],
             HandshakeError::MethodNotAllowed => &[("Allow", "GET")],
             HandshakeError::TooManyRequests(seconds) => {
                 retry_after = [("Retry-After", seconds.to_string())];
@@ -312,6 +317,14 @@ impl<'a> RequestHead<'a> {
             .map(|h| h.value)
     }
 
+    /// How many times a header field appears.
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .count()
+    }
+
     /// Every element of a list-valued header, across repeated fields, in order.
     pub fn header_tokens<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
         self.headers
@@ -371,6 +384,17 @@ impl<'a> RequestHead<'a> {
         }
         if !self.has_token("Connection", "Upgrade") {
             return Err(HandshakeError::BadRequest("missing Connection: Upgrade"));
+        }
+        // §11.3.1 and §11.3.5: these two fields "MUST NOT appear more than once" in a request.
+        if self.header_count("Sec-WebSocket-Key") > 1 {
+            return Err(HandshakeError::BadRequest(
+                "Sec-WebSocket-Key sent more than once",
+            ));
+        }
+        if self.header_count("Sec-WebSocket-Version") > 1 {
+            return Err(HandshakeError::BadRequest(
+                "Sec-WebSocket-Version sent more than once",
+            ));
         }
         let key = self
             .header("Sec-WebSocket-Key")
@@ -689,11 +713,22 @@ Sec-WebSocket-Version: 13\r\n\r\n";
             refusal(&ok.replace("Sec-WebSocket-Version: 13\r\n", "")).status(),
             400
         );
+        // §11.3.1, §11.3.5: the key and the version at most once.
+        let twice = |name: &str| ok.replace("\r\n\r\n", &format!("\r\n{name}\r\n\r\n"));
+        assert_eq!(
+            refusal(&twice("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")),
+            HandshakeError::BadRequest("Sec-WebSocket-Key sent more than once")
+        );
+        assert_eq!(
+            refusal(&twice("Sec-WebSocket-Version: 13")),
+            HandshakeError::BadRequest("Sec-WebSocket-Version sent more than once")
+        );
         let mut out = Vec::new();
         HandshakeError::UnsupportedVersion.write_response(&mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+        assert!(text.contains("\r\nUpgrade: websocket\r\n"));
     }
 
     /// Found by the `handshake` fuzz target (seed `request-line-over-small-limit`): a long
