@@ -28,19 +28,19 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     #[cfg(target_arch = "x86_64")]
     if buf.len() >= 128 {
         if std::arch::is_x86_feature_detected!("avx512bw") {
+            #[allow(unsafe_code)]
             // SAFETY: `apply_mask_avx512` is safe code compiled with AVX-512 F and BW enabled;
             // the only requirement for calling it is that the CPU executes them, which
             // `is_x86_feature_detected!` just confirmed (avx512bw implies avx512f).
-            #[allow(unsafe_code)]
             unsafe {
                 apply_mask_avx512(buf, key, offset)
             };
             return;
         }
         if std::arch::is_x86_feature_detected!("avx2") {
+            #[allow(unsafe_code)]
             // SAFETY: `apply_mask_avx2` is safe code compiled with AVX2 enabled; the only
             // requirement for calling it is that the CPU executes AVX2, which was just checked.
-            #[allow(unsafe_code)]
             unsafe {
                 apply_mask_avx2(buf, key, offset)
             };
