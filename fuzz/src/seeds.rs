@@ -325,12 +325,25 @@ fn connection_seeds() -> Vec<Seed> {
             &cat(&[&close_1000, &hello]),
             None,
         ),
+        // §5.5.2: having sent our own Close does not excuse the Pong.
         conn(
-            "close-first-then-ping-no-pong",
+            "close-first-then-ping-still-answered",
             0x08,
             &[],
             &cat(&[&client(9, KEY, b"p"), &close_1000]),
             None,
+        ),
+        // Found by the `connection` target: after our own Close, a Ping's Pong follows that
+        // Close, so a later failure's output does not end with a Close (and needs no second).
+        conn(
+            "close-first-ping-then-rsv-frame-pong-after-close",
+            0x08,
+            &[],
+            &[
+                0x89, 0x81, 0x37, 0xfa, 0x88, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x34, 0x12, 0x43, 0x44,
+                0x52,
+            ],
+            Some(ProtocolError::ReservedBitsSet(7)),
         ),
         conn(
             "close-1-byte-body",
