@@ -98,11 +98,6 @@ impl Tracer {
         }
     }
 
-    /// The route chosen at the upgrade: its messages are decoded from then on.
-    pub fn set_route(&mut self, route: RouteKind) {
-        self.route = Some(route);
-    }
-
     /// Bytes that went `direction`; returns the lines to log.
     pub fn bytes(&mut self, direction: Direction, bytes: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
@@ -116,11 +111,10 @@ impl Tracer {
             if flow.in_http {
                 let derived;
                 (input, derived) = http_bytes(flow, input, conn, &mut lines);
-                // Frames may arrive in the same read as the upgrade request, before the server
-                // has set the route: derive it from the request itself, so that their payloads
-                // (a Hrana `hello.jwt`, a ttyd `AuthToken`) are decoded and redacted, not
-                // printed raw.
-                if self.route.is_none() {
+                // The route comes from the request itself, by the server's own rule, as soon as
+                // its head is complete: frames sent in the same read as the request are then
+                // already decoded and redacted (a Hrana `hello.jwt`, a ttyd `AuthToken`).
+                if derived.is_some() {
                     self.route = derived;
                 }
             } else if flow.frame.is_none() {
@@ -156,7 +150,14 @@ fn http_bytes<'a>(
         }
         return (&[], None);
     };
-    let route = match parse_request(&flow.pending[..end + 4], &HeadLimits::default()) {
+    // The head is already known to be whole: the server's size limits do not matter here (a
+    // head it refuses is never followed by frames).
+    let unlimited = HeadLimits {
+        max_request_line: usize::MAX,
+        max_head_bytes: usize::MAX,
+        max_headers: usize::MAX,
+    };
+    let route = match parse_request(&flow.pending[..end + 4], &unlimited) {
         Ok(Some((head, _))) => select(&head).ok().map(|(kind, _)| kind),
         _ => None,
     };
@@ -313,8 +314,9 @@ fn finish_frame(
         opcode,
         Some(OpCode::Text | OpCode::Binary | OpCode::Continuation)
     );
-    if is_data && (route == Some(RouteKind::Sql) || route == Some(RouteKind::Tty)) {
-        // Route payloads are shown decoded and redacted, never raw.
+    if is_data && route != Some(RouteKind::Echo) {
+        // Route payloads are shown decoded and redacted, never raw; and so are the payloads of
+        // a connection whose route is unknown (its request was refused).
     } else if opcode == Some(OpCode::Close) && frame.preview.len() >= 2 {
         let code = CloseCode(u16::from_be_bytes([frame.preview[0], frame.preview[1]]));
         let _ = write!(
@@ -455,11 +457,16 @@ mod tests {
 
     fn trace_all(route: RouteKind, config: TraceConfig, inbound: &[&[u8]]) -> String {
         let mut tracer = Tracer::new(7, config);
-        let mut lines = tracer.bytes(
-            Direction::In,
-            b"GET /?token=s3cr3t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nAuthorization: Bearer s3cr3t\r\n\r\n",
+        let protocol = match route {
+            RouteKind::Sql => "hrana2",
+            RouteKind::Tty => "tty",
+            RouteKind::Echo => "-",
+        };
+        let request = format!(
+            "GET /?token=s3cr3t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+             Authorization: Bearer s3cr3t\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n"
         );
-        tracer.set_route(route);
+        let mut lines = tracer.bytes(Direction::In, request.as_bytes());
         for bytes in inbound {
             // Byte by byte: the tracer is incremental.
             for b in bytes.iter() {
@@ -532,6 +539,10 @@ mod tests {
     #[test]
     fn frames_are_annotated_both_ways() {
         let mut tracer = Tracer::new(1, TraceConfig::default());
+        tracer.bytes(
+            Direction::In,
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+        );
         tracer.bytes(
             Direction::Out,
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",

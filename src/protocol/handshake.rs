@@ -386,15 +386,16 @@ impl<'a> RequestHead<'a> {
             return Err(HandshakeError::BadRequest("missing Connection: Upgrade"));
         }
         // §11.3.1 and §11.3.5: these two fields "MUST NOT appear more than once" in a request.
-        if self.header_count("Sec-WebSocket-Key") > 1 {
-            return Err(HandshakeError::BadRequest(
-                "Sec-WebSocket-Key sent more than once",
-            ));
-        }
-        if self.header_count("Sec-WebSocket-Version") > 1 {
-            return Err(HandshakeError::BadRequest(
+        for (name, why) in [
+            ("Sec-WebSocket-Key", "Sec-WebSocket-Key sent more than once"),
+            (
+                "Sec-WebSocket-Version",
                 "Sec-WebSocket-Version sent more than once",
-            ));
+            ),
+        ] {
+            if self.header_count(name) > 1 {
+                return Err(HandshakeError::BadRequest(why));
+            }
         }
         let key = self
             .header("Sec-WebSocket-Key")

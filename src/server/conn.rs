@@ -376,9 +376,6 @@ impl Conn {
                 .create(request)?,
         };
         write_accept_response(upgrade.key, protocol, &mut self.out);
-        if let Some(tracer) = &mut self.tracer {
-            tracer.set_route(kind);
-        }
         log::debug!(
             "conn {}: upgraded to {kind:?} ({})",
             self.id.key,
