@@ -23,34 +23,14 @@ mkdir -p "$out"
 results=$out/results.jsonl
 : >"$results"
 
-start_server() { # name -> sets $pid and $addr
-  local name=$1 port=0 # the kernel picks a free port; the server prints the one it got
-  local log=$out/$name.log
-  # Emptied here, not by the background job's redirection, which may run after the wait below
-  # has already read the previous run's "listening on".
-  : >"$log"
-  case $name in
-    wsbridge) taskset -c 0 target/release/wsbridge serve --listen "127.0.0.1:$port" --no-auth --db :memory: >"$log" 2>&1 & ;;
-    tungstenite) taskset -c 0 target/release/examples/tungstenite_echo "127.0.0.1:$port" >"$log" 2>&1 & ;;
-    tokio-tungstenite) taskset -c 0 target/release/examples/tokio_tungstenite_echo "127.0.0.1:$port" >"$log" 2>&1 & ;;
-    raw-tcp) taskset -c 0 target/release/examples/raw_tcp_echo "127.0.0.1:$port" >"$log" 2>&1 & ;;
-  esac
-  pid=$!
-  for _ in $(seq 200); do
-    addr=$(grep -o "listening on [0-9.:]*" "$log" 2>/dev/null | head -1 | cut -d' ' -f3 || true)
-    [ -n "$addr" ] && return 0
-    sleep 0.02
-  done
-  echo "$name did not start" >&2
-  cat "$log" >&2
-  exit 1
-}
+# shellcheck source=benches/servers.sh
+source benches/servers.sh
 
 for scenario in "${scenarios[@]}"; do
   read -r conns size <<<"$scenario"
   for run in $(seq "$runs"); do
     for server in "${servers[@]}"; do
-      start_server "$server"
+      start_server "$server" "$out/$server.log" taskset -c 0
       extra=()
       [ "$server" = raw-tcp ] && extra=(--raw-tcp)
       line=$(taskset -c 1 target/release/wsbridge bench "ws://$addr/" \
