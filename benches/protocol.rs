@@ -10,7 +10,8 @@ use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, 
 use tungstenite::protocol::{Role as TRole, WebSocketContext};
 use tungstenite::{Bytes, Message as TMessage};
 use wsbridge::protocol::frame::{OpCode, write_frame};
-use wsbridge::protocol::handshake::{HeadLimits, parse_request, write_accept_response};
+use wsbridge::protocol::handshake::server::{Accept, validate_upgrade, write_accept_response};
+use wsbridge::protocol::http::{HeadLimits, parse_request};
 use wsbridge::protocol::mask::{apply_mask, apply_mask_reference};
 use wsbridge::protocol::utf8::Utf8Validator;
 use wsbridge::protocol::{Connection, Event, Limits};
@@ -242,9 +243,9 @@ fn bench_handshake(c: &mut Criterion) {
             let (head, _) = parse_request(black_box(BROWSER_REQUEST), &limits)
                 .expect("valid")
                 .expect("complete");
-            let upgrade = head.validate_upgrade().expect("valid");
+            let upgrade = validate_upgrade(&head).expect("valid");
             out.clear();
-            write_accept_response(upgrade.key, None, &mut out);
+            write_accept_response(upgrade.key, Accept::default(), &mut out);
             black_box(&out);
         })
     });

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 use tungstenite::client::IntoClientRequest;
+use wsbridge::auth::Policy;
 use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
-use wsbridge::server::auth::Policy;
 use wsbridge::server::{Config, Routes, Server};
 
 const ROWS: i64 = 10_000;

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 use tungstenite::client::IntoClientRequest;
+use wsbridge::auth::Policy;
 use wsbridge::routes::tty::sys::{self, Command, PtyRead, WinSize};
 use wsbridge::routes::tty::{self, TtyFactory};
-use wsbridge::server::auth::Policy;
 use wsbridge::server::{Config, Routes, Server};
 
 type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;

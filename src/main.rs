@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use wsbridge::auth::{Policy, generate_token};
 use wsbridge::cli::{parse_seconds, parse_size};
-use wsbridge::protocol::Limits;
+use wsbridge::protocol::{Limits, Timeouts};
 use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
-use wsbridge::server::auth::{Policy, generate_token};
 use wsbridge::server::{Config, Routes, Server};
 
 #[derive(Parser)]
@@ -279,10 +279,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         max_connections: args.max_connections,
         max_handshakes: args.max_handshakes,
         handshake_timeout: args.handshake_timeout,
-        ping_interval: args.ping_interval,
-        idle_timeout: args.idle_timeout,
+        timeouts: Timeouts {
+            ping_interval: args.ping_interval,
+            idle_timeout: args.idle_timeout,
+            close_timeout: args.close_timeout,
+        },
         write_timeout: args.write_timeout,
-        close_timeout: args.close_timeout,
+        linger_timeout: args.close_timeout,
         shutdown_timeout: args.shutdown_timeout,
         trace: args.trace.then_some(wsbridge::dissect::trace::TraceConfig {
             max_payload: args.trace_payload,

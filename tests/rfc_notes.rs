@@ -20,7 +20,9 @@ use std::process::{Command, Stdio};
 
 use wsbridge::dissect::hex::parse_hex;
 use wsbridge::dissect::trace::{Direction, TraceConfig, Tracer};
-use wsbridge::protocol::handshake::{HeadLimits, parse_request, write_accept_response};
+use wsbridge::protocol::handshake::server::{Accept, validate_upgrade, write_accept_response};
+use wsbridge::protocol::http::{HeadLimits, parse_request};
+use wsbridge::routes::trace_decoder_for;
 
 /// The handshake every `trace:` dump starts from (the one part 1 of the tour shows).
 const TRACE_REQUEST: &str = "tests/golden/rfc-notes/request.http";
@@ -193,7 +195,7 @@ fn dissect(args: &str) -> String {
 /// What `serve --trace` logs for `in HEX.. out HEX..` after the tour's handshake: the very
 /// tracer the server runs, fed the same bytes (the server logs each line with a logger prefix).
 fn trace(args: &str) -> String {
-    let mut tracer = Tracer::new(1, TraceConfig::default());
+    let mut tracer = Tracer::new(1, TraceConfig::default(), trace_decoder_for);
     // The HTTP heads are logged too; the dumps show only the frames.
     tracer.bytes(Direction::In, &read(TRACE_REQUEST));
     tracer.bytes(Direction::Out, &read(TRACE_RESPONSE));
@@ -358,11 +360,18 @@ fn handshake_files_are_what_wsbridge_accepts_and_writes() {
             .expect("a well-formed request")
             .expect("a complete request");
         assert_eq!(used, bytes.len(), "{request}");
-        let upgrade = head.validate_upgrade().expect("a valid upgrade request");
+        let upgrade = validate_upgrade(&head).expect("a valid upgrade request");
         let (_, chosen) = wsbridge::routes::select(&head).expect("a route");
         assert_eq!(chosen, protocol, "{request}: the subprotocol chosen");
         let mut written = Vec::new();
-        write_accept_response(upgrade.key, chosen, &mut written);
+        write_accept_response(
+            upgrade.key,
+            Accept {
+                protocol: chosen,
+                extensions: None,
+            },
+            &mut written,
+        );
         let text = String::from_utf8(written).expect("ASCII");
         assert_eq!(
             String::from_utf8(read(&format!("tests/golden/rfc-notes/{response}"))).expect("text"),

@@ -2,7 +2,7 @@
 //! server. Runs the real `wsbridge` binary, kills it with SIGKILL in the middle of a stream of
 //! acknowledged writes, restarts it on the same file and reads everything back.
 
-mod sql_support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::sql::{Hrana, TOKEN, TempDb, int};
 use serde_json::json;
-use sql_support::{Hrana, TOKEN, TempDb, int};
 
 struct Wsbridge {
     child: Child,

@@ -1,10 +1,10 @@
 //! The SQL route over a real socket: the server on an ephemeral port, `tungstenite` as the
 //! client, Hrana JSON on the wire.
 
-mod sql_support;
+mod common;
 
+use common::sql::{Hrana, TOKEN, TestServer, int, text};
 use serde_json::{Value as Json, json};
-use sql_support::{Hrana, TOKEN, TestServer, int, text};
 use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
 

@@ -1,11 +1,11 @@
 //! A client that never reads while `yes` floods its terminal keeps the server's memory bounded, and
 //! the output flows again once it reads. Alone in its binary: it measures this process's RSS.
 
-mod tty_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use tty_support::*;
+use common::tty::*;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

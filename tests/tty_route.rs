@@ -1,10 +1,10 @@
 //! The terminal route over a real socket, with `tungstenite` as the client (issue 4's tests).
 
-mod tty_support;
+mod common;
 
 use std::time::Duration;
 
-use tty_support::*;
+use common::tty::*;
 use wsbridge::routes::tty::proto::ClientMessage;
 use wsbridge::routes::tty::sys::WinSize;
 

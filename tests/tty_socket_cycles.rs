@@ -1,11 +1,11 @@
 //! 500 terminal sessions opened and closed over real sockets leave the fd count and the children
 //! unchanged. Alone in its binary: it counts this process's fds and children.
 
-mod tty_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use tty_support::*;
+use common::tty::*;
 use wsbridge::routes::tty::reaper;
 
 #[test]

@@ -1,11 +1,12 @@
 //! The raw-bytes fuzz targets. Each takes the fuzzer's bytes and panics on a broken invariant.
 
 use arbitrary::{Arbitrary, Unstructured};
+use wsbridge::http::Refusal;
 use wsbridge::protocol::frame::MAX_HEADER_LEN;
-use wsbridge::protocol::handshake::{
-    HeadLimits, RequestHead, accept_key, parse_client_response, parse_request,
-    write_accept_response,
-};
+use wsbridge::protocol::handshake::accept_key;
+use wsbridge::protocol::handshake::client::{Offer, parse_client_response};
+use wsbridge::protocol::handshake::server::{Accept, validate_upgrade, write_accept_response};
+use wsbridge::protocol::http::{HeadLimits, HeadScan, RequestHead, TargetForm, parse_request};
 use wsbridge::protocol::mask::{apply_mask, apply_mask_reference};
 use wsbridge::protocol::utf8::Utf8Validator;
 use wsbridge::protocol::{FrameHeader, Limits, ProtocolError, Role};
@@ -171,7 +172,12 @@ fn check_head(data: &[u8], head: &RequestHead<'_>, n: usize, limits: &HeadLimits
     assert!(data.starts_with(line.as_bytes()), "request line {line:?}");
     assert!(line.len() <= limits.max_request_line);
     assert!(!head.method.is_empty() && head.method.bytes().all(is_tchar));
-    assert!(head.target.starts_with('/'));
+    match head.form {
+        TargetForm::Origin => assert!(head.target.starts_with('/')),
+        TargetForm::Absolute => assert!(head.target.contains("://") && head.authority().is_some()),
+        TargetForm::Asterisk => assert_eq!(head.target, "*"),
+    }
+    assert!(head.path().starts_with('/') || head.path() == "*");
     assert!(head.target.bytes().all(|b| b > b' ' && b != 0x7f));
     assert!(head.minor_version <= 9);
     assert!(head.headers.len() <= limits.max_headers);
@@ -189,13 +195,13 @@ fn check_head(data: &[u8], head: &RequestHead<'_>, n: usize, limits: &HeadLimits
 /// What `validate_upgrade` promises when it succeeds (RFC 6455 §4.2.1), and that the 101 reply
 /// built from it satisfies this crate's own client (§4.1).
 fn check_upgrade(head: &RequestHead<'_>) {
-    let Ok(req) = head.validate_upgrade() else {
+    let Ok(req) = validate_upgrade(head) else {
         return;
     };
     assert_eq!(head.method, "GET");
     assert!(head.minor_version >= 1);
     assert!(!req.host.is_empty());
-    assert!(req.path.starts_with('/') && head.target.starts_with(req.path));
+    assert!(req.path.starts_with('/') && head.target.contains(req.path));
     assert_eq!(head.header("Sec-WebSocket-Version"), Some("13"));
     let key = req.key.as_bytes();
     assert!(
@@ -206,11 +212,11 @@ fn check_upgrade(head: &RequestHead<'_>) {
     let accept = accept_key(req.key);
     assert!(accept[..27].iter().all(|&c| is_base64(c)) && accept[27] == b'=');
     let mut reply = Vec::new();
-    write_accept_response(req.key, None, &mut reply);
-    assert_eq!(
-        parse_client_response(&reply, req.key, &[]),
-        Ok(Some((None, reply.len())))
-    );
+    write_accept_response(req.key, Accept::default(), &mut reply);
+    let accepted = parse_client_response(&reply, req.key, Offer::default())
+        .expect("our client accepts our 101")
+        .expect("complete");
+    assert_eq!((accepted.protocol, accepted.head_len), (None, reply.len()));
 }
 
 /// Where to cut the input to feed it incrementally: every point of a short input, a sample of
@@ -257,20 +263,35 @@ pub fn handshake(data: &[u8]) {
                 (Ok(Some(_)), Ok(Some(_))) => assert_eq!(prefix, full, "prefix {cut}"),
                 (Ok(None), Ok(None)) | (Err(_), Ok(None)) => {}
                 (Err(e), Err(p)) => assert_eq!(
-                    e.status(),
-                    p.status(),
+                    Refusal::from(*e).status(),
+                    Refusal::from(*p).status(),
                     "prefix {cut} fails with {p:?}, the whole input with {e:?}"
                 ),
                 _ => panic!("prefix {cut}: {prefix:?}, whole input: {full:?}"),
             }
             match (&prefix, failed) {
-                (Err(p), _) => failed = Some(p.status()),
+                (Err(p), _) => failed = Some(Refusal::from(*p).status()),
                 (Ok(_), Some(status)) => panic!("prefix {cut} is fine after failing with {status}"),
                 _ => {}
             }
         }
+        // The incremental scan, fed the same bytes in growing prefixes, agrees with a parse
+        // of each prefix from scratch: resuming never changes a verdict.
+        let mut scan = HeadScan::new();
+        for cut in cut_points(data.len(), head_end) {
+            let resumed = scan.request(&data[..cut], &limits);
+            let fresh = parse_request(&data[..cut], &limits);
+            assert_eq!(resumed, fresh, "resumed scan at {cut}");
+            if !matches!(fresh, Ok(None)) {
+                break;
+            }
+        }
     }
-    let _ = parse_client_response(data, "dGhlIHNhbXBsZSBub25jZQ==", &["chat"]);
+    let offer = Offer {
+        protocols: &["chat"],
+        extensions: None,
+    };
+    let _ = parse_client_response(data, "dGhlIHNhbXBsZSBub25jZQ==", offer);
 }
 
 // ---------------------------------------------------------------------------------------------

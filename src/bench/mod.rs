@@ -19,7 +19,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::client::{WsUrl, mask_seed, random_key};
 use crate::protocol::frame::OpCode;
-use crate::protocol::handshake::{parse_client_response, write_client_request};
+use crate::protocol::handshake::client::{Offer, parse_client_response, write_client_request};
 use crate::protocol::{Connection, Event, Limits, Message};
 
 /// What to run.
@@ -344,7 +344,7 @@ impl Driver<'_> {
                         &self.url.authority(),
                         &self.url.path,
                         &key,
-                        &[],
+                        Offer::default(),
                     );
                     client.phase = Phase::Handshaking {
                         key,
@@ -406,9 +406,10 @@ impl Driver<'_> {
         let mut bytes = bytes;
         if let Phase::Handshaking { key, head } = &mut client.phase {
             head.extend_from_slice(bytes);
-            match parse_client_response(head, key, &[]) {
+            match parse_client_response(head, key, Offer::default()) {
                 Ok(None) => return Ok(()),
-                Ok(Some((_, used))) => {
+                Ok(Some(accepted)) => {
+                    let used = accepted.head_len;
                     let rest = head.len() - used;
                     let start = bytes.len() - rest.min(bytes.len());
                     bytes = &mut bytes[start..];

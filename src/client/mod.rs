@@ -6,7 +6,9 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::protocol::handshake::{client_key, parse_client_response, write_client_request};
+use crate::protocol::handshake::client::{
+    Offer, client_key, parse_client_response, write_client_request,
+};
 use crate::protocol::{CloseCode, Connection, Event, Limits, Sender, State};
 
 /// A parsed `ws://host:port/path` URL (no TLS: `wss://` is refused).
@@ -106,7 +108,11 @@ impl BlockingClient {
         stream.set_nodelay(true)?;
         let key = random_key()?;
         let mut request = Vec::new();
-        write_client_request(&mut request, &url.authority(), &url.path, &key, protocols);
+        let offer = Offer {
+            protocols,
+            extensions: None,
+        };
+        write_client_request(&mut request, &url.authority(), &url.path, &key, offer);
         stream.write_all(&request)?;
         let mut head = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
@@ -119,11 +125,11 @@ impl BlockingClient {
                 ));
             }
             head.extend_from_slice(&buf[..n]);
-            match parse_client_response(&head, &key, protocols) {
+            match parse_client_response(&head, &key, offer) {
                 Ok(None) => continue,
-                Ok(Some((protocol, used))) => {
-                    let protocol = protocol.map(str::to_owned);
-                    let early = head[used..].to_vec();
+                Ok(Some(accepted)) => {
+                    let protocol = accepted.protocol.map(str::to_owned);
+                    let early = head[accepted.head_len..].to_vec();
                     return Ok(BlockingClient {
                         stream,
                         conn: Connection::client(limits, mask_seed()?),

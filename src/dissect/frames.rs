@@ -322,7 +322,7 @@ fn describe_close(out: &mut String, payload: &[u8], violations: &mut Vec<Protoco
         }
     }
     if let Err(e) = parse_close_payload(payload) {
-        violations.push(e);
+        violations.push(e.into());
     } else {
         let _ = writeln!(
             out,

@@ -6,7 +6,10 @@ use std::fmt::Write;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::protocol::handshake::{HeadLimits, accept_key, list_tokens, parse_request};
+use crate::http::Refusal;
+use crate::protocol::handshake::accept_key;
+use crate::protocol::handshake::server::validate_upgrade;
+use crate::protocol::http::{HeadLimits, list_tokens, parse_request};
 
 /// Dissect an HTTP request or response head. Bare `\n` line ends (as pasted from a terminal)
 /// are read as `\r\n`. `key`: for a response, the `Sec-WebSocket-Key` that was sent.
@@ -82,7 +85,7 @@ fn dissect_request(text: &str, out: &mut String) {
             let _ = writeln!(
                 out,
                 "not a valid HTTP request head: {e} (answered with HTTP {})",
-                e.status()
+                Refusal::from(e).status()
             );
             return;
         }
@@ -110,7 +113,7 @@ fn dissect_request(text: &str, out: &mut String) {
             String::from_utf8_lossy(&accept)
         );
     }
-    match head.validate_upgrade() {
+    match validate_upgrade(&head) {
         Ok(_) => {
             let _ = writeln!(
                 out,

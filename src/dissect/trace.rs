@@ -12,9 +12,8 @@ use std::fmt::Write;
 use super::hex::{hex_bytes, preview};
 use crate::protocol::close::CloseCode;
 use crate::protocol::frame::{FrameHeader, OpCode};
-use crate::protocol::handshake::{HeadLimits, parse_request};
+use crate::protocol::http::{HeadLimits, RequestHead, parse_request};
 use crate::protocol::mask::apply_mask;
-use crate::routes::{RouteKind, select};
 
 /// What `--trace` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +41,30 @@ pub enum Direction {
     /// From the server to the peer.
     Out,
 }
+
+/// How one route's messages read in a trace: each route supplies its own, so this module
+/// needs to know none of them. Secrets are redacted by the decoder.
+pub trait MessageDecoder: Sync {
+    /// The route's name in trace lines.
+    fn name(&self) -> &'static str;
+    /// Whether frame payloads may be shown raw (only where nothing secret can be in them).
+    fn shows_raw_payloads(&self) -> bool {
+        false
+    }
+    /// The meaning of message `number` (counting from 1 in each direction), whole.
+    fn describe(
+        &self,
+        direction: Direction,
+        kind: OpCode,
+        body: &[u8],
+        number: u64,
+        config: TraceConfig,
+    ) -> String;
+}
+
+/// The decoder for a connection, from its upgrade request (the server's routing rule); `None`
+/// for a request the server refuses.
+pub type DecoderSelector = fn(&RequestHead<'_>) -> Option<&'static dyn MessageDecoder>;
 
 /// The largest message kept whole to decode its route-level type.
 const MAX_DECODED_MESSAGE: usize = 64 * 1024;
@@ -81,17 +104,19 @@ impl Flow {
 pub struct Tracer {
     config: TraceConfig,
     conn: u32,
-    route: Option<RouteKind>,
+    select: DecoderSelector,
+    route: Option<&'static dyn MessageDecoder>,
     inbound: Flow,
     outbound: Flow,
 }
 
 impl Tracer {
-    /// A tracer for connection `conn`.
-    pub fn new(conn: u32, config: TraceConfig) -> Tracer {
+    /// A tracer for connection `conn`; `select` finds the route's decoder from the request.
+    pub fn new(conn: u32, config: TraceConfig, select: DecoderSelector) -> Tracer {
         Tracer {
             config,
             conn,
+            select,
             route: None,
             inbound: Flow::new(Direction::In),
             outbound: Flow::new(Direction::Out),
@@ -110,7 +135,7 @@ impl Tracer {
         while !input.is_empty() {
             if flow.in_http {
                 let derived;
-                (input, derived) = http_bytes(flow, input, conn, &mut lines);
+                (input, derived) = http_bytes(flow, input, conn, self.select, &mut lines);
                 // The route comes from the request itself, by the server's own rule, as soon as
                 // its head is complete: frames sent in the same read as the request are then
                 // already decoded and redacted (a Hrana `hello.jwt`, a ttyd `AuthToken`).
@@ -140,8 +165,9 @@ fn http_bytes<'a>(
     flow: &mut Flow,
     input: &'a [u8],
     conn: u32,
+    select: DecoderSelector,
     lines: &mut Vec<String>,
-) -> (&'a [u8], Option<RouteKind>) {
+) -> (&'a [u8], Option<&'static dyn MessageDecoder>) {
     let before = flow.pending.len();
     flow.pending.extend_from_slice(input);
     let Some(end) = flow.pending.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -158,7 +184,7 @@ fn http_bytes<'a>(
         max_headers: usize::MAX,
     };
     let route = match parse_request(&flow.pending[..end + 4], &unlimited) {
-        Ok(Some((head, _))) => select(&head).ok().map(|(kind, _)| kind),
+        Ok(Some((head, _))) => select(&head),
         _ => None,
     };
     let head = String::from_utf8_lossy(&flow.pending[..end]).into_owned();
@@ -210,7 +236,7 @@ fn header_bytes<'a>(
     flow: &mut Flow,
     input: &'a [u8],
     conn: u32,
-    route: Option<RouteKind>,
+    route: Option<&'static dyn MessageDecoder>,
     config: TraceConfig,
     lines: &mut Vec<String>,
 ) -> &'a [u8] {
@@ -243,7 +269,7 @@ fn payload_bytes<'a>(
     flow: &mut Flow,
     input: &'a [u8],
     conn: u32,
-    route: Option<RouteKind>,
+    route: Option<&'static dyn MessageDecoder>,
     config: TraceConfig,
     lines: &mut Vec<String>,
 ) -> &'a [u8] {
@@ -287,7 +313,7 @@ fn payload_bytes<'a>(
 fn finish_frame(
     flow: &mut Flow,
     conn: u32,
-    route: Option<RouteKind>,
+    route: Option<&'static dyn MessageDecoder>,
     config: TraceConfig,
     lines: &mut Vec<String>,
     empty: bool,
@@ -314,7 +340,7 @@ fn finish_frame(
         opcode,
         Some(OpCode::Text | OpCode::Binary | OpCode::Continuation)
     );
-    if is_data && route != Some(RouteKind::Echo) {
+    if is_data && !route.is_some_and(|r| r.shows_raw_payloads()) {
         // Route payloads are shown decoded and redacted, never raw; and so are the payloads of
         // a connection whose route is unknown (its request was refused).
     } else if opcode == Some(OpCode::Close) && frame.preview.len() >= 2 {
@@ -345,225 +371,10 @@ fn finish_frame(
             let decoded = if too_big {
                 "message too large to decode".to_string()
             } else {
-                decode_route_message(route, flow.direction, kind, &body, flow.messages, config)
+                route.describe(flow.direction, kind, &body, flow.messages, config)
             };
-            let _ = write!(line, "\n    {route:?} message: {decoded}");
+            let _ = write!(line, "\n    {} message: {decoded}", route.name());
         }
     }
     lines.push(line);
-}
-
-/// The route-level meaning of a whole message, secrets redacted.
-fn decode_route_message(
-    route: RouteKind,
-    direction: Direction,
-    kind: OpCode,
-    body: &[u8],
-    number: u64,
-    config: TraceConfig,
-) -> String {
-    match route {
-        RouteKind::Sql => describe_hrana(body, config),
-        RouteKind::Tty => describe_ttyd(direction, body, number, config),
-        RouteKind::Echo => {
-            let what = if kind == OpCode::Text {
-                "text"
-            } else {
-                "binary"
-            };
-            format!("{what}, {} bytes", body.len())
-        }
-    }
-}
-
-fn describe_hrana(body: &[u8], config: TraceConfig) -> String {
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return format!("not JSON ({} bytes)", body.len());
-    };
-    if let Some(jwt) = value.get_mut("jwt")
-        && !jwt.is_null()
-    {
-        *jwt = serde_json::Value::String("<redacted>".into());
-    }
-    let kind = value["type"].as_str().unwrap_or("?").to_string();
-    let mut summary = kind.clone();
-    if let Some(id) = value.get("request_id") {
-        let _ = write!(summary, " #{id}");
-    }
-    for key in ["request", "response"] {
-        if let Some(inner) = value
-            .get(key)
-            .and_then(|v| v.get("type"))
-            .and_then(|t| t.as_str())
-        {
-            let _ = write!(summary, " {inner}");
-        }
-    }
-    let json = value.to_string();
-    let shown: String = json.chars().take(config.max_payload.max(16)).collect();
-    let ellipsis = if shown.len() < json.len() { " ..." } else { "" };
-    format!("{summary}: {shown}{ellipsis}")
-}
-
-fn describe_ttyd(direction: Direction, body: &[u8], number: u64, config: TraceConfig) -> String {
-    match (direction, body.first()) {
-        (Direction::In, Some(b'{')) if number == 1 => {
-            let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            format!(
-                "init (AuthToken <redacted>), {} columns x {} rows",
-                value["columns"], value["rows"]
-            )
-        }
-        (Direction::In, Some(b'0')) if config.show_input => {
-            format!("'0' input: {}", preview(&body[1..], config.max_payload))
-        }
-        (Direction::In, Some(b'0')) => format!(
-            "'0' input, {} bytes (--trace-input shows them)",
-            body.len() - 1
-        ),
-        (Direction::In, Some(b'1')) => {
-            format!("'1' resize {}", String::from_utf8_lossy(&body[1..]))
-        }
-        (Direction::In, Some(b'2')) => "'2' pause".into(),
-        (Direction::In, Some(b'3')) => "'3' resume".into(),
-        (Direction::Out, Some(b'0')) => {
-            format!("'0' output: {}", preview(&body[1..], config.max_payload))
-        }
-        (Direction::Out, Some(b'1')) => {
-            format!("'1' title {:?}", String::from_utf8_lossy(&body[1..]))
-        }
-        (Direction::Out, Some(b'2')) => {
-            format!("'2' preferences {}", String::from_utf8_lossy(&body[1..]))
-        }
-        (_, Some(other)) => format!("type byte {other:#04x}, {} bytes", body.len()),
-        (_, None) => "empty".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dissect::encode::{FrameSpec, encode_frame};
-
-    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        encode_frame(&FrameSpec {
-            fin: true,
-            rsv: 0,
-            opcode,
-            mask: Some([1, 2, 3, 4]),
-            payload: payload.to_vec(),
-        })
-    }
-
-    fn trace_all(route: RouteKind, config: TraceConfig, inbound: &[&[u8]]) -> String {
-        let mut tracer = Tracer::new(7, config);
-        let protocol = match route {
-            RouteKind::Sql => "hrana2",
-            RouteKind::Tty => "tty",
-            RouteKind::Echo => "-",
-        };
-        let request = format!(
-            "GET /?token=s3cr3t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-             Authorization: Bearer s3cr3t\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n"
-        );
-        let mut lines = tracer.bytes(Direction::In, request.as_bytes());
-        for bytes in inbound {
-            // Byte by byte: the tracer is incremental.
-            for b in bytes.iter() {
-                lines.extend(tracer.bytes(Direction::In, std::slice::from_ref(b)));
-            }
-        }
-        lines.join("\n")
-    }
-
-    #[test]
-    fn secrets_never_reach_the_trace() {
-        let hello = client_frame(1, br#"{"type":"hello","jwt":"s3cr3t"}"#);
-        let out = trace_all(RouteKind::Sql, TraceConfig::default(), &[&hello]);
-        assert!(!out.contains("s3cr3t"), "{out}");
-        assert!(out.contains("token=<redacted>"), "{out}");
-        assert!(out.contains("Authorization: <redacted>"), "{out}");
-        assert!(out.contains("Sql message: hello"), "{out}");
-
-        let init = client_frame(2, br#"{"AuthToken":"s3cr3t","columns":80,"rows":24}"#);
-        let input = client_frame(2, b"0ls -la s3cr3t\r");
-        let out = trace_all(RouteKind::Tty, TraceConfig::default(), &[&init, &input]);
-        assert!(!out.contains("s3cr3t"), "{out}");
-        assert!(
-            out.contains("init (AuthToken <redacted>), 80 columns x 24 rows"),
-            "{out}"
-        );
-        assert!(out.contains("'0' input, 14 bytes"), "{out}");
-        let shown = TraceConfig {
-            show_input: true,
-            ..TraceConfig::default()
-        };
-        let out = trace_all(RouteKind::Tty, shown, &[&init, &input]);
-        assert!(out.contains("|ls -la"), "{out}");
-    }
-
-    /// Regression: a client may send its first frames in the same segment as the upgrade
-    /// request, so the tracer sees them before the server has chosen the route. The route is
-    /// then derived from the request, and the token in those frames is still redacted.
-    #[test]
-    fn frames_in_the_upgrade_read_are_redacted() {
-        let cases: [(&str, &[u8], &str); 2] = [
-            (
-                "hrana2",
-                br#"{"type":"hello","jwt":"s3cr3t"}"#,
-                "Sql message: hello",
-            ),
-            (
-                "tty",
-                br#"{"AuthToken":"s3cr3t","columns":80,"rows":24}"#,
-                "AuthToken <redacted>",
-            ),
-        ];
-        for (protocol, payload, expected) in cases {
-            let mut bytes = format!(
-                "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Cookie: session=s3cr3t\r\nReferer: http://x/?token=s3cr3t#top\r\n\
-                 Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
-            )
-            .into_bytes();
-            bytes.extend(client_frame(if protocol == "tty" { 2 } else { 1 }, payload));
-            let mut tracer = Tracer::new(3, TraceConfig::default());
-            let out = tracer.bytes(Direction::In, &bytes).join("\n");
-            assert!(!out.contains("s3cr3t"), "{out}");
-            assert!(out.contains(expected), "{out}");
-            assert!(out.contains("Cookie: <redacted>"), "{out}");
-            assert!(out.contains("?token=<redacted>#top"), "{out}");
-        }
-    }
-
-    #[test]
-    fn frames_are_annotated_both_ways() {
-        let mut tracer = Tracer::new(1, TraceConfig::default());
-        tracer.bytes(
-            Direction::In,
-            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
-        );
-        tracer.bytes(
-            Direction::Out,
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
-        );
-        let lines = tracer.bytes(
-            Direction::Out,
-            &[
-                0x81, 0x05, b'H', b'e', b'l', b'l', b'o', 0x88, 0x02, 0x03, 0xe8,
-            ],
-        );
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(
-            lines[0].contains("server -> client Text (1) FIN 5 bytes"),
-            "{}",
-            lines[0]
-        );
-        assert!(lines[0].contains("|Hello|"), "{}", lines[0]);
-        assert!(
-            lines[1].contains("close 1000 (Normal Closure)"),
-            "{}",
-            lines[1]
-        );
-    }
 }

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use super::error::ProtocolError;
-
 /// A WebSocket close status code (RFC 6455 §7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CloseCode(pub u16);
@@ -89,25 +87,37 @@ pub struct CloseFrame<'a> {
     pub reason: &'a str,
 }
 
+/// Why a Close frame's body is invalid; the connection layer turns it into a
+/// [`ProtocolError`](super::ProtocolError) and its close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseBodyError {
+    /// A body of exactly one byte (§5.5.1: the code is two bytes).
+    TooShort,
+    /// A code a peer may not send (§7.4.1, §7.4.2).
+    InvalidCode(u16),
+    /// A reason that is not UTF-8 (§5.5.1, §8.1).
+    InvalidUtf8,
+}
+
 /// Parse and validate a Close frame payload (RFC 6455 §5.5.1).
 ///
 /// "If there is a body, the first two bytes of the body MUST be a 2-byte unsigned integer (in
 /// network byte order) representing a status code ... Following the 2-byte integer, the body MAY
 /// contain UTF-8-encoded data". A one-byte body, a code from the reserved ranges (§7.4) and a
 /// reason that is not UTF-8 all fail the connection.
-pub fn parse_close_payload(payload: &[u8]) -> Result<CloseFrame<'_>, ProtocolError> {
+pub fn parse_close_payload(payload: &[u8]) -> Result<CloseFrame<'_>, CloseBodyError> {
     match payload {
         [] => Ok(CloseFrame {
             code: None,
             reason: "",
         }),
-        [_] => Err(ProtocolError::CloseFrameTooShort),
+        [_] => Err(CloseBodyError::TooShort),
         [hi, lo, reason @ ..] => {
             let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
             if !code.is_allowed_on_wire() {
-                return Err(ProtocolError::InvalidCloseCode(code.0));
+                return Err(CloseBodyError::InvalidCode(code.0));
             }
-            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            let reason = std::str::from_utf8(reason).map_err(|_| CloseBodyError::InvalidUtf8)?;
             Ok(CloseFrame {
                 code: Some(code),
                 reason,
@@ -148,10 +158,7 @@ mod tests {
 
     #[test]
     fn one_byte_close_body_is_a_protocol_error() {
-        assert_eq!(
-            parse_close_payload(&[0x03]),
-            Err(ProtocolError::CloseFrameTooShort)
-        );
+        assert_eq!(parse_close_payload(&[0x03]), Err(CloseBodyError::TooShort));
     }
 
     #[test]
@@ -174,7 +181,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_close_payload(&code.to_be_bytes()),
-                Err(ProtocolError::InvalidCloseCode(code))
+                Err(CloseBodyError::InvalidCode(code))
             );
         }
     }
@@ -187,7 +194,7 @@ mod tests {
         );
         assert_eq!(
             parse_close_payload(&[0x03, 0xe8, 0xff]),
-            Err(ProtocolError::InvalidUtf8)
+            Err(CloseBodyError::InvalidUtf8)
         );
     }
 

@@ -21,6 +21,7 @@ use super::error::ProtocolError;
 use super::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, write_frame};
 use super::mask::apply_mask;
 use super::message::{Message, Reassembler};
+use super::timers::{Expiry, Stamp, Timeouts, TimerPhase, Timers};
 
 /// Size limits on what a peer may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,7 @@ pub enum State {
 pub struct Connection {
     rx: Receiver,
     tx: Sender,
+    timers: Timers,
 }
 
 impl Connection {
@@ -91,6 +93,7 @@ impl Connection {
         Connection {
             rx: Receiver::new(Role::Server, limits),
             tx: Sender::server(),
+            timers: Timers::default(),
         }
     }
 
@@ -101,6 +104,7 @@ impl Connection {
         Connection {
             rx: Receiver::new(Role::Client, limits),
             tx: Sender::client(mask_seed),
+            timers: Timers::default(),
         }
     }
 
@@ -118,7 +122,7 @@ impl Connection {
         input: &'a mut [u8],
         out: &mut Vec<u8>,
     ) -> Result<Received<'a>, ProtocolError> {
-        let Connection { rx, tx } = self;
+        let Connection { rx, tx, .. } = self;
         let (consumed, event) = rx.receive(input, tx, out)?;
         Ok(Received {
             consumed,
@@ -145,6 +149,70 @@ impl Connection {
             State::CloseSent
         } else {
             State::Open
+        }
+    }
+
+    /// Bytes from the peer arrived at `now` (call once per read): the ping and idle timers
+    /// count from here. The first time passed in starts the timers.
+    pub fn on_heard(&mut self, now: Stamp) {
+        match self.timers.phase {
+            TimerPhase::Unstarted => self.timers = Timers::started(now),
+            _ => self.timers.last_heard = now,
+        }
+    }
+
+    /// When [`Connection::handle_timeout`] must next be called, if ever (`None` before any time
+    /// was passed in and once closed). A time already past means "now".
+    pub fn poll_timeout(&self, timeouts: &Timeouts) -> Option<Stamp> {
+        match (self.state(), self.timers.phase) {
+            (State::Closed, _) | (_, TimerPhase::Unstarted) => None,
+            (State::CloseSent, TimerPhase::CloseWait) => Some(self.timers.close_deadline),
+            // Our Close went out since time was last passed in: arm the wait at once.
+            (State::CloseSent, TimerPhase::Running) => Some(self.timers.last_heard),
+            (State::Open, _) => Some(self.timers.open_deadline(timeouts)),
+        }
+    }
+
+    /// Time has come to `now`: send the keep-alive Ping, close an idle connection (1001), or
+    /// end the wait for the peer's Close (see [`super::timers`]). Frames go to `out`. Calling
+    /// it early, or often, is harmless.
+    pub fn handle_timeout(
+        &mut self,
+        now: Stamp,
+        timeouts: &Timeouts,
+        out: &mut Vec<u8>,
+    ) -> Option<Expiry> {
+        let state = self.state();
+        let timers = &mut self.timers;
+        if timers.phase == TimerPhase::Unstarted {
+            *timers = Timers::started(now);
+        }
+        match state {
+            State::Closed => None,
+            State::CloseSent => {
+                if timers.phase != TimerPhase::CloseWait {
+                    timers.phase = TimerPhase::CloseWait;
+                    timers.close_deadline = now.after(timeouts.close_timeout);
+                }
+                now.reached(timers.close_deadline)
+                    .then_some(Expiry::CloseWaitOver)
+            }
+            State::Open => {
+                let silent = now.since(timers.last_heard);
+                if silent >= timeouts.idle_timeout {
+                    self.tx
+                        .send_close(Some(CloseCode::GOING_AWAY), "idle timeout", out);
+                    return Some(Expiry::Idle);
+                }
+                if silent >= timeouts.ping_interval
+                    && now.since(timers.last_ping) >= timeouts.ping_interval
+                {
+                    timers.last_ping = now;
+                    self.tx.send_ping(b"", out);
+                    return Some(Expiry::PingSent);
+                }
+                None
+            }
         }
     }
 

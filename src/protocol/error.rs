@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::close::CloseCode;
+use super::close::{CloseBodyError, CloseCode};
 
 /// Why a peer's bytes were refused after the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,3 +107,13 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
+
+impl From<CloseBodyError> for ProtocolError {
+    fn from(error: CloseBodyError) -> Self {
+        match error {
+            CloseBodyError::TooShort => ProtocolError::CloseFrameTooShort,
+            CloseBodyError::InvalidCode(code) => ProtocolError::InvalidCloseCode(code),
+            CloseBodyError::InvalidUtf8 => ProtocolError::InvalidUtf8,
+        }
+    }
+}

@@ -2,17 +2,22 @@
 //!
 //! The server picks a route per connection (see [`select`]) and then drives it through the
 //! [`Route`] trait: messages from the peer in, frames out through the [`RouteContext`]. A route
-//! that has its own event source (a PTY master, worker threads) registers it with the loop's
-//! registry or wakes the loop with its [`Notifier`]; it never blocks the loop.
+//! knows nothing of the event loop. One that has file descriptors of its own (a PTY master)
+//! asks the context's [`Watcher`] to watch them and is told when they are ready; one that has
+//! threads (SQL workers) gives them its [`Waker`]. Neither ever blocks the loop.
 
 pub mod echo;
 pub mod sql;
 pub mod tty;
 
-use std::sync::{Arc, Mutex};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::protocol::handshake::{HandshakeError, RequestHead};
+use crate::dissect::trace::MessageDecoder;
+use crate::http::Refusal;
+use crate::protocol::http::RequestHead;
 use crate::protocol::{CloseCode, Message, Sender};
 
 /// The routes a connection can be given.
@@ -45,6 +50,24 @@ impl RouteKind {
             RouteKind::Tty => &["tty"],
         }
     }
+
+    /// Whether a client must present the server's token (unless auth is off). The echo route
+    /// holds nothing worth protecting; the database and the shell do.
+    pub fn needs_token(self) -> bool {
+        match self {
+            RouteKind::Echo => false,
+            RouteKind::Sql | RouteKind::Tty => true,
+        }
+    }
+
+    /// How this route's messages read in `--trace` (secrets redacted).
+    pub fn trace_decoder(self) -> &'static dyn MessageDecoder {
+        match self {
+            RouteKind::Echo => &echo::EchoTrace,
+            RouteKind::Sql => &sql::trace::HranaTrace,
+            RouteKind::Tty => &tty::trace::TtydTrace,
+        }
+    }
 }
 
 /// The route for an upgrade request, and the subprotocol to answer with.
@@ -56,7 +79,7 @@ impl RouteKind {
 ///
 /// Within a route, the version is the route's most preferred one among those offered (a client
 /// offering `hrana2, hrana3` gets `hrana3`).
-pub fn select(head: &RequestHead<'_>) -> Result<(RouteKind, Option<&'static str>), HandshakeError> {
+pub fn select(head: &RequestHead<'_>) -> Result<(RouteKind, Option<&'static str>), Refusal> {
     let offered = || head.header_tokens("Sec-WebSocket-Protocol");
     let kind = match head.path() {
         "/echo" => RouteKind::Echo,
@@ -70,7 +93,7 @@ pub fn select(head: &RequestHead<'_>) -> Result<(RouteKind, Option<&'static str>
             });
             first_known.unwrap_or(RouteKind::Echo)
         }
-        _ => return Err(HandshakeError::NotFound),
+        _ => return Err(Refusal::NotFound),
     };
     if kind.subprotocols().is_empty() {
         return Ok((kind, None));
@@ -81,27 +104,64 @@ pub fn select(head: &RequestHead<'_>) -> Result<(RouteKind, Option<&'static str>
         .find(|wanted| offered().any(|p| p == **wanted));
     match chosen {
         Some(protocol) => Ok((kind, Some(*protocol))),
-        None => Err(HandshakeError::BadRequest(match kind {
+        None => Err(Refusal::BadRequest(match kind {
             RouteKind::Sql => "the SQL route needs subprotocol hrana3, hrana2 or hrana1",
             _ => "the terminal route needs subprotocol tty",
         })),
     }
 }
 
+/// The trace decoder for an upgrade request's route, by [`select`]'s rule (what the server
+/// gives `--trace`).
+pub fn trace_decoder_for(head: &RequestHead<'_>) -> Option<&'static dyn MessageDecoder> {
+    select(head).ok().map(|(kind, _)| kind.trace_decoder())
+}
+
 /// Why [`Route::on_ready`] is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ready {
-    /// The route's own source (registered under [`RouteContext::source_token`]) is ready.
+    /// One of the descriptors the route watches is ready.
     Source {
         /// Readable, or the other end hung up.
         readable: bool,
         /// Writable.
         writable: bool,
     },
-    /// A thread called the route's [`Notifier`].
-    Notified,
+    /// A thread called the route's [`Waker`].
+    Woken,
     /// The connection's unsent output fell below the low-water mark.
     OutputDrained,
+}
+
+/// What a route wants to hear about a descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Readable (or hung up).
+    Read,
+    /// Readable and writable.
+    ReadWrite,
+}
+
+/// Watches a route's own descriptors for it; the server implements it on its event loop.
+/// Readiness is edge-triggered: after [`Ready::Source`] a route reads until `EAGAIN`.
+pub trait Watcher {
+    /// Start reporting readiness of `fd` to the route.
+    fn watch(&mut self, fd: RawFd, interest: Interest) -> io::Result<()>;
+    /// Stop; call before closing `fd`.
+    fn unwatch(&mut self, fd: RawFd);
+}
+
+/// A watcher that watches nothing, for routes driven without a loop (tests, tools).
+pub struct NoWatcher;
+
+impl Watcher for NoWatcher {
+    fn watch(&mut self, _fd: RawFd, _interest: Interest) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "nothing watches descriptors here",
+        ))
+    }
+    fn unwatch(&mut self, _fd: RawFd) {}
 }
 
 /// What a route may touch while it handles something.
@@ -110,14 +170,12 @@ pub struct RouteContext<'a> {
     pub tx: &'a mut Sender,
     /// The connection's unsent bytes; `out.len()` is the output pressure.
     pub out: &'a mut Vec<u8>,
-    /// The loop's registry, for the route's own file descriptors.
-    pub registry: &'a mio::Registry,
-    /// The token to register the route's own source with.
-    pub source_token: mio::Token,
     /// The time of this loop iteration.
     pub now: Instant,
     /// Above this much unsent output a route should stop producing more.
     pub high_water: usize,
+    /// Watches the route's own descriptors.
+    pub watcher: &'a mut dyn Watcher,
 }
 
 impl RouteContext<'_> {
@@ -136,7 +194,7 @@ pub trait Route {
     /// A complete message from the peer.
     fn on_message(&mut self, message: Message<'_>, cx: &mut RouteContext<'_>);
 
-    /// The route's own source is ready, a worker notified, or output drained.
+    /// A watched descriptor is ready, the route was woken, or output drained.
     fn on_ready(&mut self, _why: Ready, _cx: &mut RouteContext<'_>) {}
 
     /// `false` asks the server to stop reading the socket (backpressure); it asks again after
@@ -146,7 +204,7 @@ pub trait Route {
     }
 
     /// The connection is ending (closing handshake done, failure, timeout, shutdown). Release
-    /// everything: deregister sources, stop workers, hang up children. Called exactly once.
+    /// everything: unwatch descriptors, stop workers, hang up children. Called exactly once.
     fn on_close(&mut self, _cx: &mut RouteContext<'_>) {}
 }
 
@@ -158,97 +216,50 @@ pub struct RouteRequest<'a> {
     pub protocol: Option<&'static str>,
     /// Whether an `Authorization: Bearer` header carried the server's token.
     pub bearer_authorized: bool,
-    /// The peer's address, for counting its wrong tokens ([`crate::server::auth::Policy::verify_token`]).
+    /// The peer's address, for counting its wrong tokens.
     pub peer: Option<std::net::IpAddr>,
     /// Wakes the loop for this connection from another thread.
-    pub notifier: Notifier,
+    pub waker: Waker,
 }
 
 /// Creates a route per connection.
 pub trait RouteFactory {
-    /// A route for this request, or the HTTP error that refuses it.
-    fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, HandshakeError>;
+    /// A route for this request, or the refusal that answers it.
+    fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal>;
 }
 
-/// A stable identity for a connection: its table slot and a generation, so a notification for a
-/// connection that has gone does not reach its slot's next occupant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    /// The slot in the connection table.
-    pub key: u32,
-    /// Bumped for every new connection (wrapping), so a reused slot has a new identity.
-    pub generation: u32,
-}
-
-/// The loop side of notifications: a waker and the connections that asked to be woken.
-pub struct NotifyQueue {
-    waker: mio::Waker,
-    pending: Mutex<Vec<ConnId>>,
-}
-
-impl NotifyQueue {
-    /// A queue that wakes the loop through `waker`.
-    pub fn new(waker: mio::Waker) -> Arc<Self> {
-        Arc::new(NotifyQueue {
-            waker,
-            pending: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Wake the loop without naming a connection.
-    pub fn wake(&self) {
-        if let Err(error) = self.waker.wake() {
-            log::error!("cannot wake the event loop: {error}");
-        }
-    }
-
-    /// Move the connections that asked to be woken into `into`.
-    pub fn drain(&self, into: &mut Vec<ConnId>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        into.append(&mut pending);
-    }
-}
-
-/// Wakes the event loop on behalf of one connection; cheap to clone, usable from any thread.
+/// Makes the loop call a connection's route with [`Ready::Woken`], from any thread. Cheap to
+/// clone. The one way anything off the loop (a SQL worker, the reaper) reaches a route.
 #[derive(Clone)]
-pub struct Notifier {
-    queue: Arc<NotifyQueue>,
-    id: ConnId,
+pub struct Waker(Arc<dyn Fn() + Send + Sync>);
+
+impl Waker {
+    /// A waker that calls `wake` (the server's pushes the connection's id on its queue).
+    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> Waker {
+        Waker(Arc::new(wake))
+    }
+
+    /// Ask for the route to be called.
+    pub fn wake(&self) {
+        (self.0)()
+    }
 }
 
-impl Notifier {
-    /// A notifier for connection `id`.
-    pub fn new(queue: Arc<NotifyQueue>, id: ConnId) -> Self {
-        Notifier { queue, id }
-    }
-
-    /// Ask the loop to call this connection's route with [`Ready::Notified`].
-    pub fn notify(&self) {
-        let mut pending = self.queue.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let first = pending.is_empty();
-        pending.push(self.id);
-        drop(pending);
-        // One wake-up per batch: the loop drains the whole list when it wakes.
-        if first && let Err(error) = self.queue.waker.wake() {
-            log::error!("cannot wake the event loop: {error}");
-        }
-    }
-
-    /// The connection this notifier wakes.
-    pub fn id(&self) -> ConnId {
-        self.id
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
     }
 }
 
 #[cfg(test)]
+mod trace_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::handshake::{HeadLimits, parse_request};
+    use crate::protocol::http::{HeadLimits, parse_request};
 
-    fn route_for(
-        path: &str,
-        protocols: &str,
-    ) -> Result<(RouteKind, Option<&'static str>), HandshakeError> {
+    fn route_for(path: &str, protocols: &str) -> Result<(RouteKind, Option<&'static str>), u16> {
         let mut request = format!("GET {path} HTTP/1.1\r\nHost: a\r\n");
         if !protocols.is_empty() {
             request += &format!("Sec-WebSocket-Protocol: {protocols}\r\n");
@@ -257,7 +268,7 @@ mod tests {
         let (head, _) = parse_request(request.as_bytes(), &HeadLimits::default())
             .unwrap()
             .unwrap();
-        select(&head)
+        select(&head).map_err(Refusal::status)
     }
 
     #[test]
@@ -285,11 +296,14 @@ mod tests {
             route_for("/sql", "hrana1"),
             Ok((RouteKind::Sql, Some("hrana1")))
         );
-        assert_eq!(route_for("/sql", "").map_err(|e| e.status()), Err(400));
-        assert_eq!(
-            route_for("/tty", "hrana3").map_err(|e| e.status()),
-            Err(400)
-        );
-        assert_eq!(route_for("/nope", "").map_err(|e| e.status()), Err(404));
+        assert_eq!(route_for("/sql", ""), Err(400));
+        assert_eq!(route_for("/tty", "hrana3"), Err(400));
+        assert_eq!(route_for("/nope", ""), Err(404));
+    }
+
+    #[test]
+    fn only_echo_is_open_without_the_token() {
+        assert!(!RouteKind::Echo.needs_token());
+        assert!(RouteKind::Sql.needs_token() && RouteKind::Tty.needs_token());
     }
 }

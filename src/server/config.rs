@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::protocol::Limits;
-use crate::protocol::handshake::HeadLimits;
+use crate::protocol::http::HeadLimits;
+use crate::protocol::{Limits, Timeouts};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -21,14 +21,12 @@ pub struct Config {
     pub max_handshakes: usize,
     /// How long a client has to send its whole request head.
     pub handshake_timeout: Duration,
-    /// A Ping is sent after this long without hearing from the peer.
-    pub ping_interval: Duration,
-    /// A connection that has sent nothing at all (Pongs included) for this long is closed.
-    pub idle_timeout: Duration,
+    /// Ping, idle and close-wait times of upgraded connections (kept by the protocol core).
+    pub timeouts: Timeouts,
     /// A connection whose unsent output has not moved for this long is closed.
     pub write_timeout: Duration,
-    /// How long to wait for the peer's Close after sending ours, and for its FIN after that.
-    pub close_timeout: Duration,
+    /// How long a connection that is done lingers for the peer's FIN (also the close wait).
+    pub linger_timeout: Duration,
     /// How long a graceful shutdown may take before connections are dropped.
     pub shutdown_timeout: Duration,
     /// Stop reading a connection whose unsent output is above this many bytes...
@@ -50,10 +48,9 @@ impl Default for Config {
             max_connections: 100_000,
             max_handshakes: 1_000,
             handshake_timeout: Duration::from_secs(10),
-            ping_interval: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
+            timeouts: Timeouts::default(),
             write_timeout: Duration::from_secs(30),
-            close_timeout: Duration::from_secs(5),
+            linger_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
             high_water: 1 << 20,
             low_water: 256 << 10,
@@ -68,10 +65,11 @@ impl Config {
     pub fn tick(&self) -> Duration {
         [
             self.handshake_timeout,
-            self.ping_interval,
-            self.idle_timeout,
+            self.timeouts.ping_interval,
+            self.timeouts.idle_timeout,
+            self.timeouts.close_timeout,
             self.write_timeout,
-            self.close_timeout,
+            self.linger_timeout,
         ]
         .into_iter()
         .min()

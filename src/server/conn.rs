@@ -1,25 +1,23 @@
-//! One TCP connection through its life: opening handshake, upgraded (or a plain HTTP reply),
-//! closing. Everything here runs on the event loop thread and never blocks.
+//! One TCP connection through its life: a request head, then a plain HTTP response or the
+//! upgrade to WebSocket, then the close. Everything here runs on the event loop thread and never
+//! blocks. What the request gets is decided in `request.rs`; the route is driven through
+//! `driver.rs`; the protocol core keeps the WebSocket timers.
 
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::Routes;
 use super::config::Config;
-use super::pages::write_page;
+use super::notify::{ConnId, NotifyQueue};
+use super::transport::Transport;
 use crate::dissect::trace::{Direction, Tracer};
-use crate::protocol::handshake::{
-    HandshakeError, RequestHead, parse_request, write_accept_response,
-};
-use crate::protocol::{CloseCode, Connection, Event, State};
-use crate::routes::{
-    self, ConnId, Notifier, NotifyQueue, Ready, Route, RouteContext, RouteKind, RouteRequest,
-};
+use crate::http::Refusal;
+use crate::protocol::http::HeadScan;
+use crate::protocol::{CloseCode, Connection, Event, Expiry, Stamp, State};
+use crate::routes::{self, Ready, Route};
 
 /// What the loop lends a connection while it handles one event.
 pub(crate) struct Env<'a> {
@@ -43,74 +41,71 @@ pub(crate) enum Verdict {
     Remove,
 }
 
-enum Phase {
-    /// Waiting for the request head; bytes of a head that came in pieces.
-    Handshake { buf: Vec<u8> },
+/// Where the connection is in its life.
+pub(super) enum Phase {
+    /// Waiting for the request head: the bytes of a head that came in pieces, how far they were
+    /// searched, and when the client's time is up.
+    Request {
+        buf: Vec<u8>,
+        scan: HeadScan,
+        deadline: Stamp,
+    },
     /// Upgraded: the protocol state machine and the route behind it.
-    Open(Upgraded),
+    WebSocket(Upgraded),
     /// The last bytes are queued (an HTTP response, a Close): flush, send FIN, then read and
     /// discard until the peer's FIN, so our last bytes are not destroyed by a reset (a close
-    /// with unread input sends RST).
-    Closing { write_shut: bool },
+    /// with unread input sends RST), or until `deadline`.
+    Closing { fin: Fin, deadline: Stamp },
+}
+
+/// Whether our FIN went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fin {
+    Pending,
+    Sent,
 }
 
 /// The state of an upgraded connection.
-struct Upgraded {
-    ws: Connection,
-    route: Box<dyn Route>,
+pub(super) struct Upgraded {
+    pub ws: Connection,
+    pub route: Box<dyn Route>,
+}
+
+/// What reading stands at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    /// The socket said it had no more (or a short read proved it): wait for readiness.
+    Drained,
+    /// Reading stopped early (budget spent, or input paused): bytes may be waiting.
+    MoreWaiting,
+    /// Readiness reported that the peer hung up: read until EOF, short reads included.
+    HangUp,
+    /// The peer's FIN arrived.
+    Eof,
+}
+
+/// Whether unsent output holds reading back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pressure {
+    Flowing,
+    /// Over the high-water mark, and not yet drained below the low one.
+    Paused,
 }
 
 /// A connection in the table.
 pub(crate) struct Conn {
-    stream: TcpStream,
+    pub(super) transport: Transport,
     pub id: ConnId,
-    phase: Phase,
+    pub(super) phase: Phase,
     /// Bytes not yet taken by the socket. Lent from the loop's spare buffer while empty.
     pub out: Vec<u8>,
-    writable_registered: bool,
-    /// Reading stopped before the socket said WouldBlock: data may be waiting.
-    read_blocked: bool,
-    /// Output went over the high-water mark and has not yet drained below the low one.
-    output_paused: bool,
-    /// The peer sent FIN.
-    eof: bool,
-    /// Readiness said the peer hung up (or the socket has an error): read until EOF or error
-    /// instead of stopping at a short read.
-    hang_up_seen: bool,
-    last_heard: Stamp,
+    read: ReadState,
+    pressure: Pressure,
+    /// Whether the socket is registered for `WRITABLE` too.
+    wants_writable: bool,
     last_write_progress: Stamp,
-    last_ping: Stamp,
-    /// Handshake deadline, wait for the peer's Close, or the end of lingering.
-    deadline: Option<Stamp>,
     /// `--trace`: annotates every byte both ways (boxed: absent, it costs a pointer).
     tracer: Option<Box<Tracer>>,
-}
-
-/// A time as milliseconds since the server started, in 4 bytes instead of an `Instant`'s 16:
-/// thousands of idle connections each keep four of them. It wraps after 49 days, so only
-/// differences between recent stamps are meaningful, which is all timers need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stamp(u32);
-
-impl Stamp {
-    /// The stamp of `now` for a server that started at `epoch`.
-    pub fn new(epoch: Instant, now: Instant) -> Stamp {
-        Stamp(now.duration_since(epoch).as_millis() as u32)
-    }
-
-    /// Time from `earlier` to `self`.
-    fn since(self, earlier: Stamp) -> Duration {
-        Duration::from_millis(self.0.wrapping_sub(earlier.0) as u64)
-    }
-
-    fn after(self, duration: Duration) -> Stamp {
-        Stamp(self.0.wrapping_add(duration.as_millis() as u32))
-    }
-
-    /// Whether `deadline` has come (it was set less than 24 days before).
-    fn reached(self, deadline: Stamp) -> bool {
-        (self.0.wrapping_sub(deadline.0) as i32) >= 0
-    }
 }
 
 /// Trace lines go to the log under their own target, so `WSBRIDGE_LOG` can select them.
@@ -120,7 +115,7 @@ fn log_trace(lines: Vec<String>) {
     }
 }
 
-/// The token of a connection's socket and of its route's own source.
+/// The token of a connection's socket and of its route's own descriptors.
 pub(crate) fn socket_token(key: usize) -> Token {
     Token(super::FIRST_CONN_TOKEN + key * 2)
 }
@@ -130,42 +125,43 @@ pub(crate) fn source_token(key: usize) -> Token {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, id: ConnId, now: Stamp, config: &Config) -> Self {
+    pub fn new(transport: Transport, id: ConnId, now: Stamp, config: &Config) -> Self {
         Conn {
-            stream,
+            transport,
             id,
-            phase: Phase::Handshake { buf: Vec::new() },
+            phase: Phase::Request {
+                buf: Vec::new(),
+                scan: HeadScan::new(),
+                deadline: now.after(config.handshake_timeout),
+            },
             out: Vec::new(),
-            writable_registered: false,
-            read_blocked: false,
-            output_paused: false,
-            eof: false,
-            hang_up_seen: false,
-            last_heard: now,
+            read: ReadState::Drained,
+            pressure: Pressure::Flowing,
+            wants_writable: false,
             last_write_progress: now,
-            last_ping: now,
-            deadline: Some(now.after(config.handshake_timeout)),
             tracer: config
                 .trace
-                .map(|trace| Box::new(Tracer::new(id.key, trace))),
+                .map(|trace| Box::new(Tracer::new(id.key, trace, routes::trace_decoder_for))),
         }
     }
 
     pub fn is_handshaking(&self) -> bool {
-        matches!(self.phase, Phase::Handshake { .. })
+        matches!(self.phase, Phase::Request { .. })
     }
 
     /// Whether reading is held back: by output pressure or by the route.
     fn input_paused(&self) -> bool {
         match &self.phase {
-            Phase::Open(up) => self.output_paused || !up.route.wants_input(),
+            Phase::WebSocket(up) => self.pressure == Pressure::Paused || !up.route.wants_input(),
             _ => false,
         }
     }
 
     /// Readiness reported that the peer closed its side or the socket failed.
     pub fn note_hang_up(&mut self) {
-        self.hang_up_seen = true;
+        if self.read != ReadState::Eof {
+            self.read = ReadState::HangUp;
+        }
     }
 
     /// The socket is readable: read until the socket is drained, the budget is spent, or
@@ -178,36 +174,39 @@ impl Conn {
     pub fn on_readable(&mut self, read_buf: &mut [u8], env: &mut Env<'_>) -> Verdict {
         let mut budget = env.config.read_budget;
         loop {
-            if self.input_paused() {
-                self.read_blocked = true;
+            if self.input_paused() || budget == 0 {
+                if self.read != ReadState::HangUp {
+                    self.read = ReadState::MoreWaiting;
+                }
+                if budget == 0 {
+                    env.runnable.push(self.id);
+                }
                 break;
             }
-            if budget == 0 {
-                self.read_blocked = true;
-                env.runnable.push(self.id);
-                break;
-            }
-            match (&self.stream).read(read_buf) {
+            match self.transport.read(read_buf) {
                 Ok(0) => {
-                    self.eof = true;
-                    self.read_blocked = false;
+                    self.read = ReadState::Eof;
                     return self.on_eof(env);
                 }
                 Ok(n) => {
-                    self.last_heard = env.stamp;
+                    if let Phase::WebSocket(up) = &mut self.phase {
+                        up.ws.on_heard(env.stamp);
+                    }
                     budget = budget.saturating_sub(n);
-                    let drained = n < read_buf.len() && !self.hang_up_seen;
+                    let drained = n < read_buf.len() && self.read != ReadState::HangUp;
                     self.on_bytes(&mut read_buf[..n], env);
-                    if !self.out.is_empty() && self.out.len() > env.config.high_water {
-                        self.output_paused = true;
+                    if self.out.len() > env.config.high_water {
+                        self.pressure = Pressure::Paused;
                     }
                     if drained {
-                        self.read_blocked = false;
+                        self.read = ReadState::Drained;
                         break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.read_blocked = false;
+                    if self.read != ReadState::HangUp {
+                        self.read = ReadState::Drained;
+                    }
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -225,7 +224,7 @@ impl Conn {
         self.settle(env)
     }
 
-    /// The route's own source is ready, or a worker notified it.
+    /// One of the route's descriptors is ready, or the route was woken.
     pub fn on_route_ready(&mut self, why: Ready, env: &mut Env<'_>) -> Verdict {
         self.call_route(env, |route, cx| route.on_ready(why, cx));
         self.settle(env)
@@ -237,8 +236,8 @@ impl Conn {
             log_trace(tracer.bytes(Direction::In, bytes));
         }
         match self.phase {
-            Phase::Handshake { .. } => self.on_handshake_bytes(bytes, env),
-            Phase::Open(_) => self.on_frames(bytes, env),
+            Phase::Request { .. } => self.on_request_bytes(bytes, env),
+            Phase::WebSocket(_) => self.on_frames(bytes, env),
             // Lingering: input is read only to reach the FIN.
             Phase::Closing { .. } => {}
         }
@@ -246,8 +245,8 @@ impl Conn {
 
     fn on_eof(&mut self, env: &mut Env<'_>) -> Verdict {
         match self.phase {
-            Phase::Handshake { .. } => return Verdict::Remove,
-            Phase::Open(_) => {
+            Phase::Request { .. } => return Verdict::Remove,
+            Phase::WebSocket(_) => {
                 log::debug!(
                     "conn {}: peer closed TCP without a Close frame",
                     self.id.key
@@ -259,18 +258,20 @@ impl Conn {
         self.settle(env)
     }
 
-    /// RFC 6455 §4.2.1: read the request head; answer it with 101, a page, or an error.
-    fn on_handshake_bytes(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
-        let Phase::Handshake { buf } = &mut self.phase else {
+    /// Request-head bytes: parse what has come (resuming the search where the last read left
+    /// it), then answer the complete head.
+    fn on_request_bytes(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
+        let Phase::Request { buf, scan, .. } = &mut self.phase else {
             return;
         };
         let mut pending = std::mem::take(buf);
+        let mut scan = *scan;
         let buffered = !pending.is_empty();
         if buffered {
             pending.extend_from_slice(bytes);
         }
         let data: &mut [u8] = if buffered { &mut pending } else { bytes };
-        let parsed = match parse_request(data, &env.config.head_limits) {
+        let parsed = match scan.request(data, &env.config.head_limits) {
             Ok(Some((head, used))) => Ok(Some((self.respond(&head, env), used))),
             Ok(None) => Ok(None),
             Err(e) => Err(e),
@@ -279,8 +280,12 @@ impl Conn {
             Ok(None) => {
                 // Keep what came so far; the head limit bounds it.
                 let keep = if buffered { pending } else { bytes.to_vec() };
-                if let Phase::Handshake { buf } = &mut self.phase {
+                if let Phase::Request {
+                    buf, scan: kept, ..
+                } = &mut self.phase
+                {
                     *buf = keep;
+                    *kept = scan;
                 }
             }
             Ok(Some((upgraded, used))) => {
@@ -291,127 +296,28 @@ impl Conn {
             }
             Err(error) => {
                 log::debug!("conn {}: bad request: {error}", self.id.key);
-                error.write_response(&mut self.out);
-                self.leave_handshake(env);
+                Refusal::from(error).write(&mut self.out);
+                self.leave_request(env);
                 self.linger(env);
             }
         }
-    }
-
-    /// Answer a complete request head. Returns whether the connection was upgraded.
-    fn respond(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) -> bool {
-        self.leave_handshake(env);
-        if !head.wants_websocket() {
-            self.serve_page(head, env);
-            self.linger(env);
-            return false;
-        }
-        match self.upgrade(head, env) {
-            Ok(()) => true,
-            Err(error) => {
-                log::debug!("conn {}: upgrade refused: {error}", self.id.key);
-                error.write_response(&mut self.out);
-                self.linger(env);
-                false
-            }
-        }
-    }
-
-    fn serve_page(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) {
-        let policy = &env.routes.policy;
-        let result = if head.method != "GET" {
-            Err(HandshakeError::MethodNotAllowed)
-        } else {
-            policy
-                .check_host(head.header("Host").unwrap_or(""))
-                .and_then(|()| {
-                    env.routes
-                        .pages
-                        .get(head.path())
-                        .ok_or(HandshakeError::NotFound)
-                })
-        };
-        match result {
-            Ok(page) => write_page(&page, &mut self.out),
-            Err(error) => error.write_response(&mut self.out),
-        }
-    }
-
-    fn upgrade(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) -> Result<(), HandshakeError> {
-        let upgrade = head.validate_upgrade()?;
-        let policy = &env.routes.policy;
-        policy.check_host(upgrade.host)?;
-        policy.check_origin(upgrade.origin, upgrade.host)?;
-        let (kind, protocol) = routes::select(head)?;
-        let peer = self.stream.peer_addr().ok().map(|a| a.ip());
-        let bearer_authorized = policy.bearer_matches_from(upgrade.authorization, peer);
-        if kind != RouteKind::Echo
-            && policy.auth_required()
-            && !bearer_authorized
-            && let Some(wait) = peer.and_then(|ip| policy.retry_after(ip))
-        {
-            // Repeated wrong tokens from this address: it waits before trying again.
-            return Err(HandshakeError::TooManyRequests(wait.as_secs().max(1)));
-        }
-        let request = RouteRequest {
-            head,
-            protocol,
-            bearer_authorized,
-            peer,
-            notifier: Notifier::new(env.notify.clone(), self.id),
-        };
-        let route: Box<dyn Route> = match kind {
-            RouteKind::Echo => Box::new(routes::echo::Echo),
-            RouteKind::Sql => env
-                .routes
-                .sql
-                .as_ref()
-                .ok_or(HandshakeError::NotFound)?
-                .create(request)?,
-            RouteKind::Tty => env
-                .routes
-                .tty
-                .as_ref()
-                .ok_or(HandshakeError::NotFound)?
-                .create(request)?,
-        };
-        write_accept_response(upgrade.key, protocol, &mut self.out);
-        log::debug!(
-            "conn {}: upgraded to {kind:?} ({})",
-            self.id.key,
-            protocol.unwrap_or("-")
-        );
-        self.phase = Phase::Open(Upgraded {
-            ws: Connection::server(env.config.limits),
-            route,
-        });
-        self.deadline = None;
-        self.last_ping = env.stamp;
-        self.call_route(env, |route, cx| route.on_open(cx));
-        Ok(())
     }
 
     /// Frames from the peer, handed to the route one event at a time.
     fn on_frames(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
         let Conn { phase, out, id, .. } = self;
-        let Phase::Open(up) = phase else {
+        let Phase::WebSocket(up) = phase else {
             return;
         };
         let Upgraded { ws, route } = up;
+        let mut watcher = super::driver::LoopWatcher::new(env.registry, id.key as usize);
         let mut pos = 0;
         while pos < bytes.len() {
             match ws.handle_bytes(&mut bytes[pos..], out) {
                 Ok(received) => {
                     pos += received.consumed;
                     if let Some(Event::Message(message)) = received.event {
-                        let mut cx = RouteContext {
-                            tx: received.tx,
-                            out,
-                            registry: env.registry,
-                            source_token: source_token(id.key as usize),
-                            now: env.now,
-                            high_water: env.config.high_water,
-                        };
+                        let mut cx = super::driver::context(received.tx, out, &mut watcher, env);
                         route.on_message(message, &mut cx);
                     }
                 }
@@ -428,81 +334,76 @@ impl Conn {
     }
 
     /// Call the route (if upgraded) with a context, then react to what it did.
-    fn call_route(
+    pub(super) fn call_route(
         &mut self,
         env: &mut Env<'_>,
-        f: impl FnOnce(&mut dyn Route, &mut RouteContext<'_>),
+        f: impl FnOnce(&mut dyn Route, &mut routes::RouteContext<'_>),
     ) {
         let Conn { phase, out, id, .. } = self;
-        if let Phase::Open(up) = phase {
-            let Upgraded { ws, route } = up;
-            let mut cx = RouteContext {
-                tx: ws.sender(),
-                out,
-                registry: env.registry,
-                source_token: source_token(id.key as usize),
-                now: env.now,
-                high_water: env.config.high_water,
-            };
-            f(route.as_mut(), &mut cx);
+        if let Phase::WebSocket(up) = phase {
+            super::driver::call(up, out, id.key as usize, env, f);
         }
         self.after_route(env);
     }
 
-    /// After the protocol or the route acted: follow the closing handshake.
+    /// After the protocol or the route acted: the server closes the TCP connection first once
+    /// the closing handshake completed or failed (RFC 6455 §7.1.1), when the last frames are
+    /// out. (The wait for the peer's Close is the protocol's timer.)
     fn after_route(&mut self, env: &mut Env<'_>) {
-        let Phase::Open(up) = &self.phase else {
-            return;
-        };
-        match up.ws.state() {
-            State::Open => {}
-            State::CloseSent => {
-                if self.deadline.is_none() {
-                    self.deadline = Some(env.stamp.after(env.config.close_timeout));
-                }
-            }
-            // The handshake completed (or failed): the server closes the TCP connection first
-            // (RFC 6455 §7.1.1), once the last frames are out.
-            State::Closed => self.begin_closing(env),
+        if let Phase::WebSocket(up) = &self.phase
+            && up.ws.state() == State::Closed
+        {
+            self.begin_closing(env);
         }
     }
 
     /// Leave the upgraded phase: the route releases everything, then linger.
     fn begin_closing(&mut self, env: &mut Env<'_>) {
-        if let Phase::Open(_) = self.phase {
-            self.finish_route(env);
-        }
+        self.finish_route(env);
         self.linger(env);
     }
 
     fn finish_route(&mut self, env: &mut Env<'_>) {
-        let Conn { phase, out, id, .. } = self;
-        if let Phase::Open(up) = phase {
-            let Upgraded { ws, route } = up;
-            let mut cx = RouteContext {
-                tx: ws.sender(),
-                out,
-                registry: env.registry,
-                source_token: source_token(id.key as usize),
-                now: env.now,
-                high_water: env.config.high_water,
+        self.call_route_raw(env, |route, cx| route.on_close(cx));
+        if let Phase::WebSocket(_) = self.phase {
+            self.phase = Phase::Closing {
+                fin: Fin::Pending,
+                deadline: env.stamp.after(env.config.linger_timeout),
             };
-            route.on_close(&mut cx);
-            self.phase = Phase::Closing { write_shut: false };
         }
     }
 
-    fn linger(&mut self, env: &mut Env<'_>) {
-        if !matches!(self.phase, Phase::Closing { .. }) {
-            self.phase = Phase::Closing { write_shut: false };
+    /// [`Conn::call_route`] without the reaction (for the route's last call).
+    fn call_route_raw(
+        &mut self,
+        env: &mut Env<'_>,
+        f: impl FnOnce(&mut dyn Route, &mut routes::RouteContext<'_>),
+    ) {
+        let Conn { phase, out, id, .. } = self;
+        if let Phase::WebSocket(up) = phase {
+            super::driver::call(up, out, id.key as usize, env, f);
         }
-        self.deadline = Some(env.stamp.after(env.config.close_timeout));
     }
 
-    fn leave_handshake(&mut self, env: &mut Env<'_>) {
+    pub(super) fn linger(&mut self, env: &mut Env<'_>) {
+        let deadline = env.stamp.after(env.config.linger_timeout);
+        match &mut self.phase {
+            Phase::Closing { deadline: d, .. } => *d = deadline,
+            _ => {
+                self.phase = Phase::Closing {
+                    fin: Fin::Pending,
+                    deadline,
+                }
+            }
+        }
+    }
+
+    /// The request head is complete (or refused): this connection no longer counts against the
+    /// handshake cap.
+    pub(super) fn leave_request(&mut self, env: &mut Env<'_>) {
         if self.is_handshaking() {
             *env.handshaking -= 1;
-            self.phase = Phase::Closing { write_shut: false };
+            self.linger(env);
         }
     }
 
@@ -514,12 +415,12 @@ impl Conn {
         let mut rounds = 0;
         loop {
             if self.out.len() > env.config.high_water {
-                self.output_paused = true;
+                self.pressure = Pressure::Paused;
             }
             if self.flush(env) == Verdict::Remove {
                 return Verdict::Remove;
             }
-            if !(self.output_paused && self.out.len() < env.config.low_water) {
+            if !(self.pressure == Pressure::Paused && self.out.len() < env.config.low_water) {
                 break;
             }
             if rounds == 4 {
@@ -527,22 +428,23 @@ impl Conn {
                 break;
             }
             rounds += 1;
-            self.output_paused = false;
+            self.pressure = Pressure::Flowing;
             self.call_route(env, |route, cx| route.on_ready(Ready::OutputDrained, cx));
         }
-        if let Phase::Closing { write_shut } = &mut self.phase
+        if let Phase::Closing { fin, .. } = &mut self.phase
             && self.out.is_empty()
+            && !self.transport.wants_write()
         {
-            if self.eof {
+            if self.read == ReadState::Eof {
                 return Verdict::Remove;
             }
-            if !*write_shut {
+            if *fin == Fin::Pending {
                 // FIN after our last byte; then wait for the peer's FIN.
-                let _ = self.stream.shutdown(Shutdown::Write);
-                *write_shut = true;
+                let _ = self.transport.shutdown_write();
+                *fin = Fin::Sent;
             }
         }
-        if self.read_blocked && !self.input_paused() {
+        if matches!(self.read, ReadState::MoreWaiting | ReadState::HangUp) && !self.input_paused() {
             env.runnable.push(self.id);
         }
         Verdict::Keep
@@ -551,7 +453,7 @@ impl Conn {
     /// Write as much pending output as the socket takes: one syscall for everything queued.
     fn flush(&mut self, env: &mut Env<'_>) -> Verdict {
         while !self.out.is_empty() {
-            match (&self.stream).write(&self.out) {
+            match self.transport.write(&self.out) {
                 Ok(0) => return Verdict::Remove,
                 Ok(n) => {
                     if let Some(tracer) = &mut self.tracer {
@@ -568,90 +470,90 @@ impl Conn {
                 }
             }
         }
-        let want_writable = !self.out.is_empty();
-        if want_writable != self.writable_registered {
+        let held = match self.transport.flush() {
+            Ok(done) => !done,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+            Err(e) => {
+                log::debug!("conn {}: write error: {e}", self.id.key);
+                return Verdict::Remove;
+            }
+        };
+        let want_writable = !self.out.is_empty() || held;
+        if want_writable != self.wants_writable {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
             } else {
                 Interest::READABLE
             };
+            let token = socket_token(self.id.key as usize);
             if env
                 .registry
-                .reregister(
-                    &mut self.stream,
-                    socket_token(self.id.key as usize),
-                    interest,
-                )
+                .reregister(self.transport.socket(), token, interest)
                 .is_err()
             {
                 return Verdict::Remove;
             }
-            self.writable_registered = want_writable;
+            self.wants_writable = want_writable;
         }
         Verdict::Keep
     }
 
-    /// Timers: handshake and close deadlines, write progress, idle and heartbeat.
+    /// Timers: the request deadline, lingering, write progress, and the protocol's own (ping,
+    /// idle, the wait for the peer's Close).
     pub fn on_tick(&mut self, env: &mut Env<'_>) -> Verdict {
         let now = env.stamp;
-        let config = env.config;
-        let past_deadline = self.deadline.is_some_and(|d| now.reached(d));
         match &mut self.phase {
-            Phase::Handshake { .. } => {
-                if past_deadline {
-                    log::debug!("conn {}: handshake timeout", self.id.key);
+            Phase::Request { deadline, .. } => {
+                if now.reached(*deadline) {
+                    log::debug!("conn {}: request head timeout", self.id.key);
                     return Verdict::Remove;
                 }
+                Verdict::Keep
             }
-            Phase::Closing { .. } => {
-                if past_deadline {
+            Phase::Closing { deadline, .. } => {
+                if now.reached(*deadline) {
                     return Verdict::Remove;
                 }
+                Verdict::Keep
             }
-            Phase::Open(up) => {
-                let ws = &mut up.ws;
+            Phase::WebSocket(up) => {
                 if !self.out.is_empty()
-                    && now.since(self.last_write_progress) >= config.write_timeout
+                    && now.since(self.last_write_progress) >= env.config.write_timeout
                 {
                     log::info!(
                         "conn {}: closed, no write progress for {:?}",
                         self.id.key,
-                        config.write_timeout
+                        env.config.write_timeout
                     );
                     return Verdict::Remove;
                 }
-                if ws.state() == State::CloseSent && past_deadline {
-                    log::debug!("conn {}: no Close from the peer in time", self.id.key);
-                    return Verdict::Remove;
-                }
-                if now.since(self.last_heard) >= config.idle_timeout {
-                    log::debug!("conn {}: idle timeout", self.id.key);
-                    ws.close(CloseCode::GOING_AWAY, "idle timeout", &mut self.out);
-                    self.begin_closing(env);
-                    return self.settle(env);
-                }
-                if now.since(self.last_heard) >= config.ping_interval
-                    && now.since(self.last_ping) >= config.ping_interval
-                    && ws.state() == State::Open
+                match up
+                    .ws
+                    .handle_timeout(now, &env.config.timeouts, &mut self.out)
                 {
-                    ws.sender().send_ping(b"", &mut self.out);
-                    self.last_ping = now;
-                    return self.settle(env);
+                    None => Verdict::Keep,
+                    Some(Expiry::PingSent) => self.settle(env),
+                    Some(Expiry::Idle) => {
+                        log::debug!("conn {}: idle timeout", self.id.key);
+                        self.begin_closing(env);
+                        self.settle(env)
+                    }
+                    Some(Expiry::CloseWaitOver) => {
+                        log::debug!("conn {}: no Close from the peer in time", self.id.key);
+                        Verdict::Remove
+                    }
                 }
             }
         }
-        Verdict::Keep
     }
 
-    /// Graceful shutdown: a Close 1001 to upgraded connections, handshakes dropped.
+    /// Graceful shutdown: a Close 1001 to upgraded connections, requests in progress dropped.
     pub fn on_shutdown(&mut self, env: &mut Env<'_>) -> Verdict {
         match &mut self.phase {
-            Phase::Handshake { .. } => Verdict::Remove,
-            Phase::Open(up) => {
+            Phase::Request { .. } => Verdict::Remove,
+            Phase::WebSocket(up) => {
                 up.ws
                     .close(CloseCode::GOING_AWAY, "server shutting down", &mut self.out);
-                let wait = env.config.close_timeout.min(env.config.shutdown_timeout);
-                self.deadline = Some(env.stamp.after(wait));
                 self.after_route(env);
                 self.settle(env)
             }
@@ -664,7 +566,7 @@ impl Conn {
         if self.is_handshaking() {
             *env.handshaking -= 1;
         }
-        self.finish_route(env);
-        let _ = env.registry.deregister(&mut self.stream);
+        self.call_route_raw(env, |route, cx| route.on_close(cx));
+        let _ = env.registry.deregister(self.transport.socket());
     }
 }

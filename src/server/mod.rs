@@ -7,11 +7,13 @@
 //! read until it drains (pause, not close). Blocking work lives on other threads that wake the
 //! loop through the one `mio::Waker`.
 
-pub mod auth;
 pub mod config;
 mod conn;
-pub mod pages;
+mod driver;
+pub mod notify;
+mod request;
 mod sys;
+mod transport;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -24,12 +26,16 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use self::auth::Policy;
 pub use self::config::Config;
-use self::conn::{Conn, Env, Stamp, Verdict, socket_token};
-use self::pages::{BuiltinPages, PageSource};
+use self::conn::{Conn, Env, Verdict, socket_token};
+pub use self::notify::{ConnId, NotifyQueue};
 use self::sys::SignalPipe;
-use crate::routes::{ConnId, NotifyQueue, Ready, RouteFactory};
+use self::transport::Transport;
+use crate::auth::Policy;
+use crate::http::PageSource;
+use crate::http::pages::BuiltinPages;
+use crate::protocol::Stamp;
+use crate::routes::{Ready, RouteFactory};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -112,8 +118,8 @@ pub struct Server {
 impl Server {
     /// Bind the listener. Raises the open-file limit as far as the hard limit allows.
     pub fn bind(config: Config, routes: Routes) -> io::Result<Server> {
-        match sys::raise_nofile_limit() {
-            Ok(limit) => log::debug!("open file limit: {limit}"),
+        match crate::sys::raise_nofile_limit() {
+            Ok(original) => log::debug!("open file limit raised from {}", original.rlim_cur),
             Err(error) => log::warn!("cannot raise the open file limit: {error}"),
         }
         let poll = Poll::new()?;
@@ -152,7 +158,7 @@ impl Server {
         self.local_addr
     }
 
-    /// The queue routes use to wake the loop.
+    /// The queue through which other threads wake the loop.
     pub fn notify_queue(&self) -> Arc<NotifyQueue> {
         self.notify.clone()
     }
@@ -203,7 +209,7 @@ impl Server {
                         self.notify.drain(&mut ready);
                         for id in ready.drain(..) {
                             self.with_conn(id, now, |conn, _, env| {
-                                conn.on_route_ready(Ready::Notified, env)
+                                conn.on_route_ready(Ready::Woken, env)
                             });
                         }
                         if self.shutdown_requested.swap(false, Ordering::SeqCst)
@@ -351,9 +357,9 @@ impl Server {
         };
         self.next_generation = self.next_generation.wrapping_add(1);
         entry.insert(Conn::new(
-            stream,
+            Transport::Plain(stream),
             id,
-            Stamp::new(self.epoch, now),
+            Stamp::at(self.epoch, now),
             &self.config,
         ));
         self.handshaking += 1;
@@ -394,7 +400,7 @@ impl Server {
             routes,
             notify,
             now,
-            stamp: Stamp::new(*epoch, now),
+            stamp: Stamp::at(*epoch, now),
             runnable,
             handshaking,
         };

@@ -1,34 +1,11 @@
-//! The server's libc calls, each in a small safe wrapper: raising the open-file limit and a
-//! self-pipe that turns signals into readiness on the event loop.
+//! The server's own libc calls, in small safe wrappers: a self-pipe that turns signals into
+//! readiness on the event loop.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-/// Turn a libc return value of -1 into the `errno` error.
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// Raise the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
-pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the rlimit we own and pass by valid pointer.
-    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit reads the rlimit we pass by valid pointer.
-        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) })?;
-    }
-    Ok(limit.rlim_cur)
-}
+use crate::sys::cvt;
 
 /// The write end of the signal pipe, for the handler. -1 when not installed.
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
@@ -61,7 +38,7 @@ impl SignalPipe {
     pub fn install(signals: &[libc::c_int]) -> io::Result<SignalPipe> {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: pipe2 writes two new descriptors into the array we pass.
-        check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
         // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         SIGNAL_PIPE.store(write.as_raw_fd(), Ordering::Relaxed);
@@ -74,7 +51,7 @@ impl SignalPipe {
             unsafe { libc::sigemptyset(&mut action.sa_mask) };
             // SAFETY: the action is fully initialised and the handler only does
             // async-signal-safe work.
-            check(unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) })?;
+            cvt(unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) })?;
         }
         Ok(SignalPipe {
             read,

@@ -2,6 +2,10 @@
 //! talk to it over real sockets.
 #![allow(dead_code)]
 
+pub mod inproc;
+pub mod sql;
+pub mod tty;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};

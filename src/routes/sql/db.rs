@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::server::auth::Policy;
+use crate::auth::Policy;
 
 /// The `--db` value that means one in-memory database shared by every stream.
 pub const MEMORY: &str = ":memory:";

@@ -15,6 +15,8 @@ mod error;
 mod exec;
 pub mod proto;
 pub mod session;
+mod temp_db;
+pub mod trace;
 mod worker;
 
 #[cfg(test)]
@@ -25,10 +27,10 @@ use std::sync::Arc;
 pub use db::{SqlConfig, SqlInitError, SqlShared, Synchronous};
 pub use proto::Version;
 pub use session::{HranaSession, SessionError};
-pub use worker::Notifier;
+pub use temp_db::TempDb;
 
 use super::{Ready, Route, RouteContext, RouteFactory, RouteRequest};
-use crate::protocol::handshake::HandshakeError;
+use crate::http::Refusal;
 use crate::protocol::{CloseCode, Message};
 
 /// Creates a [`SqlRoute`] per connection.
@@ -43,16 +45,19 @@ impl SqlRouteFactory {
 }
 
 impl RouteFactory for SqlRouteFactory {
-    fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, HandshakeError> {
-        let version = request.protocol.and_then(Version::from_subprotocol).ok_or(
-            HandshakeError::BadRequest("the SQL route needs subprotocol hrana3, hrana2 or hrana1"),
-        )?;
-        let notifier = request.notifier;
+    fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal> {
+        let version =
+            request
+                .protocol
+                .and_then(Version::from_subprotocol)
+                .ok_or(Refusal::BadRequest(
+                    "the SQL route needs subprotocol hrana3, hrana2 or hrana1",
+                ))?;
         let session = HranaSession::new(
             Arc::clone(&self.shared),
             version,
             request.bearer_authorized,
-            Arc::new(move || notifier.notify()),
+            request.waker,
         )
         .with_peer(request.peer);
         Ok(Box::new(SqlRoute { session }))
@@ -101,7 +106,7 @@ impl Route for SqlRoute {
     }
 
     fn on_ready(&mut self, why: Ready, cx: &mut RouteContext<'_>) {
-        if why == Ready::Notified {
+        if why == Ready::Woken {
             self.session.on_notified();
         }
         self.flush(cx);

@@ -1,7 +1,7 @@
 //! A Hrana session: the state of one WebSocket connection on the SQL route, sans-IO.
 //!
 //! The server feeds it complete text messages ([`HranaSession::on_text`]), tells it when a
-//! worker called the notifier ([`HranaSession::on_notified`]), and sends what
+//! worker woke it ([`HranaSession::on_notified`]), and sends what
 //! [`HranaSession::poll_outgoing`] returns, one text message each, in order. The session never
 //! blocks: SQL runs on one worker thread per stream (see `worker.rs`).
 
@@ -17,7 +17,8 @@ use super::exec::{Cond, ExecStep, ExecStmt};
 use super::proto::{
     self, BatchCond, ClientMsg, Error, Request, Response, ServerMsg, Stmt, Version,
 };
-use super::worker::{self, Job, Notifier, Outbox, StreamHandle};
+use super::worker::{self, Job, Outbox, StreamHandle};
+use crate::routes::Waker;
 
 /// Why the session wants the WebSocket closed. Send the messages still in
 /// [`HranaSession::poll_outgoing`] first (a `hello_error` may be there), then a close frame with
@@ -102,7 +103,7 @@ pub struct HranaSession {
     authenticated_by_header: bool,
     /// The client's address, whose wrong tokens the policy counts.
     peer: Option<IpAddr>,
-    notifier: Notifier,
+    waker: Waker,
     state: State,
     streams: HashMap<i32, Stream>,
     live_streams: usize,
@@ -127,24 +128,24 @@ impl HranaSession {
     /// `version`: negotiated from the subprotocol ([`Version::negotiate`]).
     /// `authenticated_by_header`: the upgrade request carried `Authorization: Bearer <token>`
     /// with the right token; a `hello` without `jwt` is then accepted.
-    /// `notifier`: called from worker threads after they queued a response.
+    /// `waker`: called from worker threads after they queued a response.
     pub fn new(
         shared: Arc<SqlShared>,
         version: Version,
         authenticated_by_header: bool,
-        notifier: Notifier,
+        waker: Waker,
     ) -> HranaSession {
         let (tx, completions) = channel();
         let outbox = Outbox {
             tx,
-            notify: Arc::clone(&notifier),
+            waker: waker.clone(),
         };
         HranaSession {
             shared,
             version,
             authenticated_by_header,
             peer: None,
-            notifier,
+            waker,
             state: State::AwaitingHello,
             streams: HashMap::new(),
             live_streams: 0,
@@ -628,9 +629,9 @@ impl HranaSession {
         Ok(())
     }
 
-    /// The notifier this session gives to its workers.
-    pub fn notifier(&self) -> &Notifier {
-        &self.notifier
+    /// The waker this session gives to its workers.
+    pub fn waker(&self) -> &Waker {
+        &self.waker
     }
 }
 

@@ -1,9 +1,8 @@
 //! Session-level tests: JSON in, JSON out, against real SQLite files in the temp directory.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -12,46 +11,10 @@ use serde_json::{Value as Json, json};
 use super::db::{SqlConfig, SqlShared};
 use super::proto::Version;
 use super::session::{HranaSession, SessionError};
-use crate::server::auth::Policy;
+use super::temp_db::TempDb;
+use crate::auth::Policy;
 
 const TOKEN: &str = "s3cret-token";
-
-/// A database file in the temp directory, removed (with its WAL files) on drop.
-struct TempDb {
-    path: PathBuf,
-}
-
-impl TempDb {
-    fn new(name: &str) -> TempDb {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "wsbridge-sqltest-{}-{}-{name}.db",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let db = TempDb { path };
-        db.remove();
-        db
-    }
-
-    fn path(&self) -> String {
-        self.path.to_string_lossy().into_owned()
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
 
 fn shared_with(
     db: &str,
@@ -88,7 +51,7 @@ impl Client {
             Arc::clone(shared),
             version,
             header_auth,
-            Arc::new(move || {
+            crate::routes::Waker::new(move || {
                 let _ = tx.send(());
             }),
         );
@@ -207,7 +170,7 @@ fn text(s: &str) -> Json {
 
 fn file_db(name: &str) -> (TempDb, Arc<SqlShared>) {
     let db = TempDb::new(name);
-    let shared = shared_with(&db.path(), Some(TOKEN), |_| {});
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |_| {});
     (db, shared)
 }
 
@@ -267,7 +230,7 @@ fn missing_token_is_refused_unless_the_upgrade_header_carried_it() {
 #[test]
 fn auth_off_accepts_any_hello() {
     let db = TempDb::new("noauth");
-    let shared = shared_with(&db.path(), None, |_| {});
+    let shared = shared_with(&db.path_str(), None, |_| {});
     let mut c = Client::new(&shared, Version::Hrana2, false);
     c.send(json!({"type": "hello", "jwt": "whatever"}))
         .expect("hello");
@@ -537,7 +500,7 @@ fn attach_is_refused() {
     let (db, shared) = file_db("attach");
     let mut c = Client::ready(&shared, Version::Hrana2);
     c.open(1);
-    let other = format!("{}-other", db.path());
+    let other = format!("{}-other", db.path_str());
     let e = c.sql_err(1, &format!("ATTACH '{other}' AS o"));
     assert_eq!(e["code"], "SQLITE_AUTH", "{e}");
     let e = c.sql_err(1, &format!("VACUUM INTO '{other}'"));
@@ -743,7 +706,7 @@ fn stored_sql_texts() {
 #[test]
 fn too_many_stored_sql_texts_is_an_error_response() {
     let db = TempDb::new("storemax");
-    let shared = shared_with(&db.path(), Some(TOKEN), |c| c.max_stored_sqls = 2);
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| c.max_stored_sqls = 2);
     let mut c = Client::ready(&shared, Version::Hrana2);
     c.ok(json!({"type": "store_sql", "sql_id": 1, "sql": "SELECT 1"}));
     c.ok(json!({"type": "store_sql", "sql_id": 2, "sql": "SELECT 1"}));
@@ -970,7 +933,7 @@ const FOREVER: &str =
 #[test]
 fn statement_time_limit_interrupts() {
     let db = TempDb::new("timeout");
-    let shared = shared_with(&db.path(), Some(TOKEN), |c| {
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| {
         c.statement_timeout = Duration::from_millis(200);
     });
     let mut c = Client::ready(&shared, Version::Hrana2);
@@ -992,7 +955,7 @@ fn statement_time_limit_interrupts() {
 #[test]
 fn response_size_limit() {
     let db = TempDb::new("toolarge");
-    let shared = shared_with(&db.path(), Some(TOKEN), |c| {
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| {
         c.max_response_bytes = 64 * 1024
     });
     let mut c = Client::ready(&shared, Version::Hrana3);
@@ -1030,7 +993,7 @@ fn response_size_limit() {
 #[test]
 fn stream_limit_per_connection() {
     let db = TempDb::new("streams");
-    let shared = shared_with(&db.path(), Some(TOKEN), |c| {
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| {
         c.max_streams_per_connection = 2
     });
     let mut c = Client::ready(&shared, Version::Hrana2);
@@ -1050,7 +1013,7 @@ fn stream_limit_per_connection() {
 #[test]
 fn stream_limit_for_the_server() {
     let db = TempDb::new("streamstotal");
-    let shared = shared_with(&db.path(), Some(TOKEN), |c| c.max_streams_total = 1);
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| c.max_streams_total = 1);
     let mut a = Client::ready(&shared, Version::Hrana2);
     let mut b = Client::ready(&shared, Version::Hrana2);
     a.open(1);
@@ -1071,7 +1034,7 @@ fn stream_limit_for_the_server() {
 #[test]
 fn outstanding_requests_turn_wants_input_off() {
     let db = TempDb::new("backpressure");
-    let shared = shared_with(&db.path(), Some(TOKEN), |c| {
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| {
         c.max_outstanding_requests = 3;
         c.statement_timeout = Duration::from_millis(300);
     });
@@ -1095,7 +1058,7 @@ fn outstanding_requests_turn_wants_input_off() {
 #[test]
 fn idle_transaction_is_rolled_back() {
     let db = TempDb::new("idletx");
-    let shared = shared_with(&db.path(), Some(TOKEN), |c| {
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| {
         c.idle_transaction_timeout = Duration::from_millis(150);
     });
     let mut c = Client::ready(&shared, Version::Hrana3);
@@ -1149,13 +1112,13 @@ fn closing_the_session_stops_workers_and_releases_locks() {
 fn read_only_refuses_writes_clearly() {
     let db = TempDb::new("readonly");
     {
-        let rw = shared_with(&db.path(), Some(TOKEN), |_| {});
+        let rw = shared_with(&db.path_str(), Some(TOKEN), |_| {});
         let mut c = Client::ready(&rw, Version::Hrana2);
         c.open(1);
         c.sql(1, "CREATE TABLE t (x)");
         c.sql(1, "INSERT INTO t VALUES (1)");
     }
-    let ro = shared_with(&db.path(), Some(TOKEN), |c| c.read_only = true);
+    let ro = shared_with(&db.path_str(), Some(TOKEN), |c| c.read_only = true);
     let mut c = Client::ready(&ro, Version::Hrana2);
     c.open(1);
     assert_eq!(c.sql(1, "SELECT x FROM t")["rows"], json!([[int(1)]]));
@@ -1190,7 +1153,7 @@ fn read_only_needs_an_existing_database() {
     let db = TempDb::new("readonly-missing");
     let res = SqlShared::new(
         SqlConfig {
-            db: db.path(),
+            db: db.path_str(),
             read_only: true,
             ..SqlConfig::default()
         },

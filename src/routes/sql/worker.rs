@@ -1,6 +1,6 @@
 //! One worker thread per Hrana stream. The thread owns the stream's `rusqlite::Connection`, runs
 //! the stream's requests in the order they were sent, serializes each response to JSON (off the
-//! event loop), sends it through a channel and calls the notifier so that the loop collects it.
+//! event loop), sends it through a channel and wakes the loop (the route's [`Waker`]) to collect it.
 //!
 //! Every job sent to a worker gets exactly one reply, which is what the session counts to know
 //! how many requests are in flight.
@@ -15,10 +15,7 @@ use super::db::{SqlShared, StreamSlot};
 use super::error::{self, Phase};
 use super::exec::{self, Budget, Control, ExecStep, ExecStmt, Outcome, StreamConn};
 use super::proto::{CursorEntry, Error, Response, ServerMsg};
-
-/// Called by worker threads after they queued a response; the server passes something that
-/// wakes its `mio::Waker`.
-pub type Notifier = Arc<dyn Fn() + Send + Sync>;
+use crate::routes::Waker;
 
 /// A request for a stream's worker, already validated by the session.
 pub(crate) enum Job {
@@ -77,7 +74,7 @@ impl Job {
 #[derive(Clone)]
 pub(crate) struct Outbox {
     pub tx: Sender<String>,
-    pub notify: Notifier,
+    pub waker: Waker,
 }
 
 struct Replier {
@@ -114,7 +111,7 @@ impl Replier {
             .to_json();
         }
         if self.out.tx.send(text).is_ok() && !self.ctl.is_cancelled() {
-            (self.out.notify)();
+            self.out.waker.wake();
         }
         fit
     }

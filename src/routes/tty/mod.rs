@@ -3,7 +3,9 @@
 //!
 //! * [`sys`]: the only libc calls (PTY, fork/exec, signals, waitpid).
 //! * [`proto`]: the `tty` wire messages.
-//! * [`session`]: one connection's terminal, driven by the event loop.
+//! * [`session`]: one connection's terminal, a state machine driven by the event loop.
+//! * [`terminal`]: the program behind a session (a PTY and a child), behind a trait.
+//! * [`trace`]: ttyd messages in `--trace`.
 //! * [`reaper`]: hangs up and reaps the children of closed sessions, off the loop.
 //! * [`assets`]: the embedded browser page.
 //!
@@ -15,19 +17,17 @@ pub mod proto;
 pub mod reaper;
 pub mod session;
 pub mod sys;
+pub mod terminal;
+pub mod trace;
 
 use std::borrow::Cow;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
-use mio::Interest;
-use mio::unix::SourceFd;
-
 use self::session::{Outcome, Session, Transport};
-use super::{Ready, Route, RouteContext, RouteFactory, RouteRequest};
-use crate::protocol::handshake::HandshakeError;
+use super::{Interest, Ready, Route, RouteContext, RouteFactory, RouteRequest};
+use crate::http::{Page, PageSource, Refusal};
 use crate::protocol::{CloseCode, Message};
-use crate::server::pages::{Page, PageSource};
 
 pub use self::session::{Auth, Config, Limits};
 
@@ -50,12 +50,14 @@ impl TtyFactory {
 }
 
 impl RouteFactory for TtyFactory {
-    fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, HandshakeError> {
-        let notifier = request.notifier.clone();
-        let waker: reaper::Waker = Arc::new(move || notifier.notify());
+    fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal> {
         Ok(Box::new(TtyRoute {
-            session: Session::new(self.config.clone(), request.bearer_authorized, Some(waker))
-                .with_peer(request.peer),
+            session: Session::new(
+                self.config.clone(),
+                request.bearer_authorized,
+                Some(request.waker),
+            )
+            .with_peer(request.peer),
             registered: Vec::new(),
         }))
     }
@@ -64,7 +66,7 @@ impl RouteFactory for TtyFactory {
 /// One connection's terminal.
 pub struct TtyRoute {
     session: Session,
-    /// The session's fds registered with the loop.
+    /// The session's fds being watched.
     registered: Vec<RawFd>,
 }
 
@@ -93,14 +95,10 @@ impl TtyRoute {
             Outcome::Continue => {}
             Outcome::Spawned => {
                 for fd in self.session.sources() {
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    match cx
-                        .registry
-                        .register(&mut SourceFd(&fd), cx.source_token, interest)
-                    {
+                    match cx.watcher.watch(fd, Interest::ReadWrite) {
                         Ok(()) => self.registered.push(fd),
                         Err(e) => {
-                            log::error!("tty: cannot register fd {fd}: {e}");
+                            log::error!("tty: cannot watch fd {fd}: {e}");
                             self.deregister(cx);
                             self.session.close();
                             cx.close(CloseCode::INTERNAL_ERROR, "cannot watch the terminal");
@@ -120,9 +118,7 @@ impl TtyRoute {
 
     fn deregister(&mut self, cx: &mut RouteContext<'_>) {
         for fd in self.registered.drain(..) {
-            if let Err(e) = cx.registry.deregister(&mut SourceFd(&fd)) {
-                log::warn!("tty: deregister fd {fd}: {e}");
-            }
+            cx.watcher.unwatch(fd);
         }
     }
 }
@@ -138,7 +134,7 @@ impl Route for TtyRoute {
     fn on_ready(&mut self, why: Ready, cx: &mut RouteContext<'_>) {
         let outcome = match why {
             Ready::OutputDrained => self.session.handle_drained(&mut Tx { cx }),
-            Ready::Source { .. } | Ready::Notified => self.session.handle_ready(&mut Tx { cx }),
+            Ready::Source { .. } | Ready::Woken => self.session.handle_ready(&mut Tx { cx }),
         };
         self.apply(outcome, cx);
     }

@@ -11,18 +11,16 @@
 //! `waitid(WNOWAIT)` and calls the session's waker, leaving the reaping to the session.
 #![forbid(unsafe_code)]
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::sys::{self, Child, Signal};
+use crate::routes::Waker;
 
 /// How often the thread looks at its children while it has any.
 const POLL: Duration = Duration::from_millis(10);
 /// How often it looks in `/proc` for what is left of a session whose leader is reaped.
 const SCAN: Duration = Duration::from_millis(100);
-
-/// Wakes a session (in the server: `Notifier::notify`, which calls the route's `on_ready`).
-pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 enum Job {
     /// A hung-up child (and its session) to kill at `kill_at` if still alive, and to reap.
@@ -202,7 +200,7 @@ fn run(r: &'static Reaper) {
             // Wake outside the lock: a waker may call back into this module.
             drop(jobs);
             for waker in fired {
-                waker();
+                waker.wake();
             }
             jobs = lock(r);
         }

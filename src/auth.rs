@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::protocol::handshake::HandshakeError;
-
 /// A fresh random token: 32 bytes from the operating system, URL-safe base64.
 pub fn generate_token() -> io::Result<String> {
     let mut bytes = [0u8; 32];
@@ -28,6 +26,25 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(diff) == 0
+}
+
+/// Why the policy refuses a request (the HTTP layer answers 403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// `Host` names a server this is not (DNS rebinding).
+    Host,
+    /// A page from another origin (cross-site WebSocket hijacking).
+    Origin,
+}
+
+impl Denied {
+    /// What was refused, in a few words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Denied::Host => "Host is not one this server answers to",
+            Denied::Origin => "cross-origin request refused",
+        }
+    }
 }
 
 /// Wrong tokens a peer address may present before it has to wait between attempts.
@@ -177,7 +194,7 @@ impl Policy {
 
     /// `Host` must name this server: an IP literal (a DNS rebinding attack needs a name),
     /// `localhost`, or a name given with `--allow-host`.
-    pub fn check_host(&self, host: &str) -> Result<(), HandshakeError> {
+    pub fn check_host(&self, host: &str) -> Result<(), Denied> {
         let name = strip_port(host).to_ascii_lowercase();
         let literal = name.trim_start_matches('[').trim_end_matches(']');
         if literal.parse::<IpAddr>().is_ok()
@@ -190,16 +207,14 @@ impl Policy {
         {
             Ok(())
         } else {
-            Err(HandshakeError::Forbidden(
-                "Host is not one this server answers to",
-            ))
+            Err(Denied::Host)
         }
     }
 
     /// A browser's `Origin` must be the server's own (`http://` or `https://` followed by the
     /// request's Host) or one given with `--allow-origin`. Requests without Origin come from
     /// programs, not pages, and are not subject to this check.
-    pub fn check_origin(&self, origin: Option<&str>, host: &str) -> Result<(), HandshakeError> {
+    pub fn check_origin(&self, origin: Option<&str>, host: &str) -> Result<(), Denied> {
         let Some(origin) = origin else {
             return Ok(());
         };
@@ -212,7 +227,7 @@ impl Policy {
         if same || self.allowed_origins.iter().any(|o| o == &origin) {
             Ok(())
         } else {
-            Err(HandshakeError::Forbidden("cross-origin request refused"))
+            Err(Denied::Origin)
         }
     }
 }

@@ -1,21 +1,20 @@
-//! Shared by the `tty_*` integration tests: a real server on an ephemeral port (in this process, so
-//! the shells are this process's children), and a `tungstenite` client speaking the `tty` protocol.
-#![allow(dead_code)]
+//! For the terminal tests: the server in this process (so the shells are this process's
+//! children), and a `tungstenite` client speaking the `tty` protocol.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, mpsc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::inproc::InProcessServer;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
+use wsbridge::auth::Policy;
 use wsbridge::routes::tty::proto::{self, ClientMessage, Init, ServerMessage};
 use wsbridge::routes::tty::sys::{Command, WinSize};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
-use wsbridge::server::auth::Policy;
-use wsbridge::server::{Config, Routes, Server, ShutdownHandle};
+use wsbridge::server::{Config, Routes};
 
 pub const TOKEN: &str = "test-token-0123456789";
 
@@ -35,25 +34,21 @@ impl Default for Options {
             args: Vec::new(),
             read_only: false,
             token: Some(TOKEN.into()),
-            config: Config {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                ..Config::default()
-            },
+            config: Config::default(),
         }
     }
 }
 
-/// A running server; shut down and joined on drop.
+/// A terminal server in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
-    handle: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
+    server: InProcessServer,
 }
 
 impl TestServer {
     pub fn start(opts: Options) -> TestServer {
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
+        let config = opts.config.clone();
+        let server = InProcessServer::start(config, move || {
             let policy = Arc::new(Policy::new(opts.token.clone(), vec![], vec![]));
             let mut command = Command::new(&opts.program);
             command.args = opts.args.iter().map(Into::into).collect();
@@ -67,31 +62,17 @@ impl TestServer {
                 opts.config.low_water,
             )));
             routes.pages = Box::new(TerminalPages);
-            let mut server = Server::bind(opts.config, routes).unwrap();
-            tx.send((server.local_addr(), server.shutdown_handle()))
-                .unwrap();
-            server.run().unwrap();
+            routes
         });
-        let (addr, handle) = rx.recv().unwrap();
         TestServer {
-            addr,
-            handle,
-            thread: Some(thread),
+            addr: server.addr,
+            server,
         }
     }
 
     /// Graceful shutdown, waiting for the loop to end.
     pub fn stop(&mut self) {
-        self.handle.shutdown();
-        if let Some(thread) = self.thread.take() {
-            thread.join().unwrap();
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.stop();
     }
 }
 

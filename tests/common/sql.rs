@@ -1,14 +1,10 @@
-//! Shared by the `sql_*` integration tests: the real server on an ephemeral port (in-process or
-//! as the `wsbridge` binary), a database file in the temp directory, and a small Hrana client on
-//! top of `tungstenite`.
-#![allow(dead_code)]
+//! For the SQL tests: the server in process with a database file of its own, and a small Hrana
+//! client on top of `tungstenite`.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
+
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
@@ -18,54 +14,18 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
+use super::inproc::InProcessServer;
+use wsbridge::auth::Policy;
+pub use wsbridge::routes::sql::TempDb;
 use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
-use wsbridge::server::auth::Policy;
-use wsbridge::server::{Config, Routes, Server, ShutdownHandle};
+use wsbridge::server::{Config, Routes};
 
 pub const TOKEN: &str = "test-token-0123456789";
 
-/// A database file in the temp directory, removed (with its WAL files) on drop.
-pub struct TempDb {
-    pub path: PathBuf,
-}
-
-impl TempDb {
-    pub fn new(name: &str) -> TempDb {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "wsbridge-it-{}-{}-{name}.db",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let db = TempDb { path };
-        db.remove();
-        db
-    }
-
-    pub fn path_str(&self) -> String {
-        self.path.to_string_lossy().into_owned()
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
-/// The server running in this process, on its own thread.
+/// A SQL server in this process, on a database file of its own.
 pub struct TestServer {
     pub addr: SocketAddr,
-    handle: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
+    server: InProcessServer,
     pub db: TempDb,
 }
 
@@ -82,8 +42,12 @@ impl TestServer {
         let db = TempDb::new(name);
         let db_path = db.path_str();
         let token = token.map(str::to_owned);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
+        let mut config = Config {
+            shutdown_timeout: Duration::from_secs(1),
+            ..Config::default()
+        };
+        config.timeouts.close_timeout = Duration::from_secs(1);
+        let server = InProcessServer::start(config, move || {
             let mut sql_config = SqlConfig {
                 db: db_path,
                 ..SqlConfig::default()
@@ -93,22 +57,11 @@ impl TestServer {
             let shared = SqlShared::new(sql_config, policy.clone()).expect("database");
             let mut routes = Routes::echo_only(policy);
             routes.sql = Some(Box::new(SqlRouteFactory::new(shared)));
-            let config = Config {
-                listen: "127.0.0.1:0".parse().expect("addr"),
-                shutdown_timeout: Duration::from_secs(1),
-                close_timeout: Duration::from_secs(1),
-                ..Config::default()
-            };
-            let mut server = Server::bind(config, routes).expect("bind");
-            tx.send((server.local_addr(), server.shutdown_handle()))
-                .expect("report address");
-            server.run().expect("server loop");
+            routes
         });
-        let (addr, handle) = rx.recv().expect("server started");
         TestServer {
-            addr,
-            handle,
-            thread: Some(thread),
+            addr: server.addr,
+            server,
             db,
         }
     }
@@ -124,14 +77,10 @@ impl TestServer {
         c.hello_ok(Some(TOKEN));
         c
     }
-}
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    /// Graceful shutdown, waiting for the loop to end.
+    pub fn stop(&mut self) {
+        self.server.stop();
     }
 }
 

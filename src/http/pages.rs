@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::protocol::handshake::write_response;
+use super::response::write_response;
 
 /// A static response body.
 pub struct Page {
@@ -48,7 +48,14 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("Cache-Control", "no-store"),
 ];
 
-/// Write the response for a page.
-pub fn write_page(page: &Page, out: &mut Vec<u8>) {
-    write_response(out, 200, SECURITY_HEADERS, page.content_type, &page.body);
+/// Write the response for a page (its fields only when `with_body` is false: a `HEAD`).
+pub fn write_page(page: &Page, with_body: bool, out: &mut Vec<u8>) {
+    write_response(
+        out,
+        200,
+        SECURITY_HEADERS,
+        page.content_type,
+        &page.body,
+        with_body,
+    );
 }

@@ -1,0 +1,66 @@
+//! The seam between a connection and its socket: what the HTTP and WebSocket layers read and
+//! write is plaintext, whatever carries it. Plain TCP today; an enum, so the common case stays
+//! a direct call.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown};
+
+use mio::net::TcpStream;
+
+/// How a connection's bytes travel.
+pub enum Transport {
+    /// Plain TCP.
+    Plain(TcpStream),
+}
+
+impl Transport {
+    /// Plaintext in. `Ok(0)`: the peer closed its side. `WouldBlock`: nothing more for now.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.read(buf),
+        }
+    }
+
+    /// Plaintext out: how much was taken.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(stream) => stream.write(buf),
+        }
+    }
+
+    /// Whether the transport itself holds bytes for the socket (TLS records would): the loop
+    /// then waits for `WRITABLE` even with nothing of its own to send.
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+        }
+    }
+
+    /// Push what the transport holds; `Ok(true)` when nothing is left.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        match self {
+            Transport::Plain(_) => Ok(true),
+        }
+    }
+
+    /// After the last byte: FIN.
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(stream) => stream.shutdown(Shutdown::Write),
+        }
+    }
+
+    /// The peer's address.
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        match self {
+            Transport::Plain(stream) => stream.peer_addr().ok().map(|a| a.ip()),
+        }
+    }
+
+    /// The socket, for registration with the loop.
+    pub fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Transport::Plain(stream) => stream,
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The libc calls the server and the terminal route share, each in a small safe wrapper: the
+//! `-1`-and-`errno` convention turned into [`io::Error`], and the open-file limit.
+
+use std::io;
+
+/// Turns the C convention "`-1` and `errno`" into an [`io::Error`].
+pub fn cvt<T: MinusOne>(ret: T) -> io::Result<T> {
+    if ret.is_minus_one() {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// [`cvt`], retrying while the call was interrupted by a signal (`EINTR`).
+pub fn cvt_retry<T: MinusOne>(mut f: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        match cvt(f()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The integer types libc calls return, whose `-1` means failure.
+pub trait MinusOne: Copy {
+    /// Whether this is the failure value.
+    fn is_minus_one(self) -> bool;
+}
+
+impl MinusOne for libc::c_int {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+impl MinusOne for libc::c_long {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+impl MinusOne for libc::ssize_t {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+/// `RLIMIT_NOFILE`: the soft limit (what applies) and the hard one (how far it may be raised).
+pub fn nofile_limit() -> io::Result<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct rlimit through the pointer, which points at `limit`.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    Ok(limit)
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit. Returns the limit as it was before, so that
+/// child processes can be given back the original (a shell must not inherit a raised limit).
+pub fn raise_nofile_limit() -> io::Result<libc::rlimit> {
+    let original = nofile_limit()?;
+    if original.rlim_cur < original.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: original.rlim_max,
+            rlim_max: original.rlim_max,
+        };
+        // SAFETY: setrlimit reads the rlimit we pass by valid pointer.
+        cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) })?;
+    }
+    Ok(original)
+}
+
+/// Wait until one of `fds` is readable (or hung up), for at most `timeout`: `poll(2)`. For
+/// tools and tests that drive a route without the event loop.
+pub fn poll_readable(fds: &[std::os::fd::RawFd], timeout: std::time::Duration) -> io::Result<bool> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: poll reads and writes `polled.len()` pollfd structs, which the Vec owns.
+    let ready = cvt_retry(|| unsafe {
+        libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis)
+    })?;
+    Ok(ready > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cvt_maps_minus_one_to_errno() {
+        assert_eq!(cvt(3 as libc::c_int).unwrap(), 3);
+        // SAFETY: close of an fd that is not open only sets errno (EBADF).
+        let err = cvt(unsafe { libc::close(-5) }).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn nofile_limit_is_readable() {
+        let limit = nofile_limit().unwrap();
+        assert!(limit.rlim_cur <= limit.rlim_max);
+    }
+}
