@@ -11,6 +11,7 @@
 //! | [`utf8`] | §5.6, §8.1 UTF-8 across fragments |
 //! | [`close`] | §5.5.1, §7.4 Close frames and status codes |
 //! | [`connection`] | §5, §7 the state machine tying them together |
+//! | [`sender`] | §5.2, §5.3 writing frames, masked on the client side |
 //! | [`timers`] | §5.5.2 keep-alive Pings, idle close, §7.1.1 the wait for the peer's Close |
 //! | [`error`] | §7.1.7 failing the connection, and the close code of each failure |
 // No `unsafe` here, with one exception: the calls into masking's AVX2 and AVX-512 copies of
@@ -25,11 +26,14 @@ pub mod handshake;
 pub mod http;
 pub mod mask;
 pub mod message;
+pub mod sender;
 pub mod timers;
 pub mod utf8;
 
 #[cfg(test)]
 mod connection_tests;
+#[cfg(test)]
+mod timer_tests;
 
 pub use close::{CloseCode, CloseFrame};
 pub use connection::{Connection, Event, Limits, Received, Sender, State};

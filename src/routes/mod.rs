@@ -151,19 +151,6 @@ pub trait Watcher {
     fn unwatch(&mut self, fd: RawFd);
 }
 
-/// A watcher that watches nothing, for routes driven without a loop (tests, tools).
-pub struct NoWatcher;
-
-impl Watcher for NoWatcher {
-    fn watch(&mut self, _fd: RawFd, _interest: Interest) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "nothing watches descriptors here",
-        ))
-    }
-    fn unwatch(&mut self, _fd: RawFd) {}
-}
-
 /// What a route may touch while it handles something.
 pub struct RouteContext<'a> {
     /// Writes frames into `out`.

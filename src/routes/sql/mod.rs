@@ -10,6 +10,7 @@
 //!
 //! This file is the glue between the server's [`Route`] trait and [`HranaSession`].
 
+mod bind;
 pub mod db;
 mod error;
 mod exec;

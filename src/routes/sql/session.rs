@@ -13,11 +13,10 @@ use std::sync::mpsc::{Receiver, channel};
 
 use super::db::SqlShared;
 use super::error;
-use super::exec::{Cond, ExecStep, ExecStmt};
-use super::proto::{
-    self, BatchCond, ClientMsg, Error, Request, Response, ServerMsg, Stmt, Version,
-};
+use super::proto::{ClientMsg, Error, Request, Response, ServerMsg, Version};
 use super::worker::{self, Job, Outbox, StreamHandle};
+
+mod resolve;
 use crate::routes::Waker;
 
 /// Why the session wants the WebSocket closed. Send the messages still in
@@ -360,94 +359,6 @@ impl HranaSession {
         };
         self.respond(request_id, res);
         Ok(())
-    }
-
-    fn resolve_sql(
-        &self,
-        sql: Option<String>,
-        sql_id: Option<i32>,
-    ) -> Result<Arc<str>, SessionError> {
-        if sql_id.is_some() {
-            self.require(Version::Hrana2, "`sql_id`")?;
-        }
-        match (sql, sql_id) {
-            (Some(sql), None) => Ok(Arc::from(sql)),
-            (None, Some(id)) => self
-                .sqls
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| SessionError::Protocol(format!("SQL text {id} not found"))),
-            (Some(_), Some(_)) => Err(SessionError::Protocol(
-                "a statement has both `sql` and `sql_id`".to_owned(),
-            )),
-            (None, None) => Err(SessionError::Protocol(
-                "a statement has neither `sql` nor `sql_id`".to_owned(),
-            )),
-        }
-    }
-
-    fn resolve_stmt(&self, stmt: Stmt) -> Result<ExecStmt, SessionError> {
-        Ok(ExecStmt {
-            sql: self.resolve_sql(stmt.sql, stmt.sql_id)?,
-            args: stmt.args,
-            named_args: stmt
-                .named_args
-                .into_iter()
-                .map(|a| (a.name, a.value))
-                .collect(),
-            want_rows: stmt.want_rows.unwrap_or(true),
-        })
-    }
-
-    fn resolve_batch(&self, batch: proto::Batch) -> Result<Vec<ExecStep>, SessionError> {
-        batch
-            .steps
-            .into_iter()
-            .enumerate()
-            .map(|(i, step)| {
-                Ok(ExecStep {
-                    cond: step
-                        .condition
-                        .map(|c| self.resolve_cond(c, i))
-                        .transpose()?,
-                    stmt: self.resolve_stmt(step.stmt)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Checks a condition of step `step_i`: it may only refer to earlier steps.
-    fn resolve_cond(&self, cond: BatchCond, step_i: usize) -> Result<Cond, SessionError> {
-        let step = |s: u32| -> Result<usize, SessionError> {
-            match usize::try_from(s) {
-                Ok(s) if s < step_i => Ok(s),
-                _ => Err(SessionError::Protocol(format!(
-                    "the condition of batch step {step_i} refers to step {s}, which is not an \
-                     earlier step"
-                ))),
-            }
-        };
-        Ok(match cond {
-            BatchCond::Ok { step: s } => Cond::Ok(step(s)?),
-            BatchCond::Error { step: s } => Cond::Error(step(s)?),
-            BatchCond::Not { cond } => Cond::Not(Box::new(self.resolve_cond(*cond, step_i)?)),
-            BatchCond::And { conds } => Cond::And(
-                conds
-                    .into_iter()
-                    .map(|c| self.resolve_cond(c, step_i))
-                    .collect::<Result<_, _>>()?,
-            ),
-            BatchCond::Or { conds } => Cond::Or(
-                conds
-                    .into_iter()
-                    .map(|c| self.resolve_cond(c, step_i))
-                    .collect::<Result<_, _>>()?,
-            ),
-            BatchCond::IsAutocommit {} => {
-                self.require(Version::Hrana3, "the `is_autocommit` condition")?;
-                Cond::IsAutocommit
-            }
-        })
     }
 
     fn handle_request(&mut self, request_id: i32, request: Request) -> Result<(), SessionError> {

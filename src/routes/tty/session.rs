@@ -496,3 +496,7 @@ impl Drop for Session {
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "session_logic_tests.rs"]
+mod logic_tests;

@@ -67,7 +67,7 @@ impl Child {
         self.pid as u32
     }
 
-    /// A pidfd (Linux 5.3+): readable once the child has exited. Register it with mio to learn of the
+    /// A pidfd (Linux 5.3+): readable once the child has exited. Watch it to learn of the
     /// exit without polling. `None` when the kernel refused `pidfd_open`.
     pub fn pidfd(&self) -> Option<RawFd> {
         self.pidfd.as_ref().map(|fd| fd.as_raw_fd())
@@ -103,7 +103,7 @@ impl Child {
             // Stopped/continued are not reported without WUNTRACED/WCONTINUED.
             return Ok(None);
         };
-        // The pidfd stays open (it may still be registered with mio) until the Child is dropped.
+        // The pidfd stays open (it may still be watched) until the Child is dropped.
         self.status = Some(status);
         Ok(self.status)
     }

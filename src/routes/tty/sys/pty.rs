@@ -70,7 +70,7 @@ impl Pty {
         Ok((pty, slave))
     }
 
-    /// The master fd, for registering with mio (`SourceFd`). Stays owned by `self`.
+    /// The master fd, for the event loop to watch. Stays owned by `self`.
     pub fn as_raw_fd(&self) -> RawFd {
         self.master.as_raw_fd()
     }

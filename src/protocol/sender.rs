@@ -1,0 +1,119 @@
+//! The sending half of a connection (RFC 6455 §5.2, §5.3, §5.5): frames written into the
+//! caller's buffer, masked with fresh keys on the client side, nothing after our Close.
+
+use rand_chacha::ChaCha12Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+use super::Role;
+use super::close::{CloseCode, truncate_reason};
+use super::frame::{MAX_CONTROL_PAYLOAD, OpCode, write_frame};
+use super::message::Message;
+
+/// The sending half: writes frames into the caller's buffer.
+pub struct Sender {
+    role: Role,
+    close_sent: bool,
+    /// Boxed: only clients have one, and it is larger than the rest of the connection.
+    masks: Option<Box<ChaCha12Rng>>,
+}
+
+impl Sender {
+    pub(super) fn server() -> Self {
+        Sender {
+            role: Role::Server,
+            close_sent: false,
+            masks: None,
+        }
+    }
+
+    pub(super) fn client(seed: [u8; 32]) -> Self {
+        Sender {
+            role: Role::Client,
+            close_sent: false,
+            masks: Some(Box::new(ChaCha12Rng::from_seed(seed))),
+        }
+    }
+
+    /// Send a text message as one frame. Returns false (and sends nothing) after a Close was
+    /// sent (§5.5.1: "the endpoint MUST NOT send any more data frames").
+    pub fn send_text(&mut self, text: &str, out: &mut Vec<u8>) -> bool {
+        self.send_frame(true, OpCode::Text, text.as_bytes(), out)
+    }
+
+    /// Send a binary message as one frame (see [`Sender::send_text`]).
+    pub fn send_binary(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        self.send_frame(true, OpCode::Binary, data, out)
+    }
+
+    /// Send a message of the given type as one frame.
+    pub fn send_message(&mut self, message: Message<'_>, out: &mut Vec<u8>) -> bool {
+        self.send_frame(true, message.opcode(), message.as_bytes(), out)
+    }
+
+    /// Send a Ping (payload cut to 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8], out: &mut Vec<u8>) -> bool {
+        let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
+        !self.close_sent && self.write_frame(true, OpCode::Ping, payload, out)
+    }
+
+    /// Send a Pong with the Ping's payload (§5.5.3: "MUST have identical Application data").
+    ///
+    /// Also after our own Close (RFC 6455 §5.5.2: a Ping is answered "unless it already
+    /// received a Close frame"; §5.5.1 forbids only *data* frames after sending one). A Ping
+    /// that arrives after the peer's Close or after a failure is never read (§7.1.7), so it gets
+    /// no Pong.
+    pub fn send_pong(&mut self, payload: &[u8], out: &mut Vec<u8>) -> bool {
+        self.write_frame(true, OpCode::Pong, payload, out)
+    }
+
+    /// Send any frame: a fragment of a message being streamed, or a message at once.
+    pub fn send_frame(
+        &mut self,
+        fin: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        !self.close_sent && self.write_frame(fin, opcode, payload, out)
+    }
+
+    /// Send a Close frame, once (§5.5.1). `None` sends an empty body. Codes that must never be on
+    /// the wire (1005, 1006, 1015) are replaced by an empty body; the reason is cut to fit.
+    pub fn send_close(&mut self, code: Option<CloseCode>, reason: &str, out: &mut Vec<u8>) -> bool {
+        if self.close_sent {
+            return false;
+        }
+        self.close_sent = true;
+        let mut body = [0u8; MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            Some(code) if code.is_allowed_on_wire() => {
+                let reason = truncate_reason(reason);
+                body[..2].copy_from_slice(&code.0.to_be_bytes());
+                body[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+                2 + reason.len()
+            }
+            _ => 0,
+        };
+        self.write_frame(true, OpCode::Close, &body[..len], out)
+    }
+
+    /// Whether this side has sent its Close.
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    fn write_frame(
+        &mut self,
+        fin: bool,
+        opcode: OpCode,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mask = match (self.role, self.masks.as_mut()) {
+            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
+            _ => None,
+        };
+        write_frame(out, fin, opcode, mask, payload);
+        true
+    }
+}
