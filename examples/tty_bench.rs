@@ -138,7 +138,7 @@ fn start_server(command: Command) -> SocketAddr {
         };
         let mut routes = Routes::echo_only(policy.clone());
         routes.tty = Some(Box::new(TtyFactory::new(
-            tty::Config::new(command, tty::Auth::Policy(policy)),
+            tty::Config::new(command),
             config.high_water,
             config.low_water,
         )));

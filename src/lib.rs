@@ -3,8 +3,8 @@
 //! Layers, each importing only those above it in this list (ARCHITECTURE.md; a test holds it):
 //!
 //! * [`protocol`]: the sans-IO core (bytes in, events out; messages in, bytes out).
-//! * [`sys`], [`auth`], [`http`], [`dissect`]: libc wrappers, who may connect, plain HTTP, and
-//!   the annotated views of the protocol.
+//! * [`sys`], [`wake`], [`auth`], [`http`], [`dissect`]: libc wrappers, waking the loop from
+//!   other threads, who may connect, plain HTTP, and the annotated views of the protocol.
 //! * [`routes`]: what a connection talks to once upgraded (echo, SQL, terminal).
 //! * [`server`]: the single-threaded mio event loop.
 //! * [`client`], [`bench`], [`cli`]: the client side, the load generator, the command line.
@@ -20,3 +20,4 @@ pub mod protocol;
 pub mod routes;
 pub mod server;
 pub mod sys;
+pub mod wake;

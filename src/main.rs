@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use wsbridge::auth::{Policy, generate_token};
+use wsbridge::auth::{Policy, check_token_strength, generate_token};
 use wsbridge::cli::{parse_seconds, parse_size};
 use wsbridge::protocol::{Limits, Timeouts};
 use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
@@ -132,11 +132,16 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6455")]
     listen: SocketAddr,
-    /// The token SQL and terminal clients must present (default: a random one, printed).
+    /// The token SQL and terminal clients must present (default: a random one, printed). At
+    /// least 128 bits. On the command line it shows in `ps`: prefer WSBRIDGE_TOKEN or
+    /// --token-file.
     #[arg(long, env = "WSBRIDGE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Read the token from this file (its first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
     /// Turn authentication off (the SQL database and the shell are open to any local client).
-    #[arg(long, conflicts_with = "token")]
+    #[arg(long, conflicts_with_all = ["token", "token_file"])]
     no_auth: bool,
     /// Also accept browser pages from this origin (repeatable), e.g. https://app.example.org.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
@@ -153,6 +158,10 @@ struct ServeArgs {
     /// Largest message, counting frame headers (e.g. 64MiB).
     #[arg(long, value_parser = parse_size, default_value = "64MiB")]
     max_message_size: u64,
+    /// Everything peers can make the server hold (buffers, queues, SQL and terminal state);
+    /// above it, reading stops, upgrades get 503 and the largest holders are closed.
+    #[arg(long, value_parser = parse_size, default_value = "512MiB")]
+    max_memory: u64,
     /// Largest frame payload.
     #[arg(long, value_parser = parse_size, default_value = "64MiB")]
     max_frame_size: u64,
@@ -165,6 +174,10 @@ struct ServeArgs {
     /// Seconds of total silence (pongs included) before a connection is closed.
     #[arg(long, value_parser = parse_seconds, default_value = "120")]
     idle_timeout: Duration,
+    /// Seconds a message in progress may go without a byte of it arriving (control frames
+    /// between its fragments do not count).
+    #[arg(long, value_parser = parse_seconds, default_value = "30")]
+    message_stall_timeout: Duration,
     /// Seconds unsent output may stay stuck before the connection is closed.
     #[arg(long, value_parser = parse_seconds, default_value = "30")]
     write_timeout: Duration,
@@ -283,7 +296,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             ping_interval: args.ping_interval,
             idle_timeout: args.idle_timeout,
             close_timeout: args.close_timeout,
+            message_stall: args.message_stall_timeout,
         },
+        max_memory: usize::try_from(args.max_memory).unwrap_or(usize::MAX),
         write_timeout: args.write_timeout,
         linger_timeout: args.close_timeout,
         shutdown_timeout: args.shutdown_timeout,
@@ -293,7 +308,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }),
         ..Config::default()
     };
-    let (token, generated) = match (args.no_auth, args.token) {
+    let given = match &args.token_file {
+        Some(path) => Some(read_token_file(path)?),
+        None => args.token.clone(),
+    };
+    if let Some(token) = &given {
+        check_token_strength(token)?;
+    }
+    let (token, generated) = match (args.no_auth, given) {
         (true, _) => {
             log::warn!(
                 "authentication is off: any client that can connect can use the SQL and terminal routes"
@@ -311,13 +333,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         args.allow_host,
         args.allow_origin,
     ));
-    let tty = terminal_config(
-        &args.shell,
-        args.shell_args,
-        args.cwd,
-        args.read_only_tty,
-        &policy,
-    )?;
+    let tty = terminal_config(&args.shell, args.shell_args, args.cwd, args.read_only_tty)?;
     let sql = SqlShared::new(args.sql.config(), policy.clone()).map_err(|e| e.to_string())?;
     let mut routes = Routes::echo_only(policy);
     routes.sql = Some(Box::new(SqlRouteFactory::new(sql)));
@@ -352,6 +368,20 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     result
 }
 
+/// The token in `path`: its first line, without surrounding whitespace.
+fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(format!(
+            "--token-file {}: the file holds no token",
+            path.display()
+        ));
+    }
+    Ok(token)
+}
+
 /// The terminal route's settings from the command line; the program is checked now so a typo fails
 /// at start, not at the first connection.
 fn terminal_config(
@@ -359,7 +389,6 @@ fn terminal_config(
     args: Vec<OsString>,
     cwd: Option<PathBuf>,
     read_only: bool,
-    policy: &Arc<Policy>,
 ) -> Result<tty::Config, String> {
     let program = shell
         .clone()
@@ -376,7 +405,7 @@ fn terminal_config(
     let mut command = tty::sys::Command::new(program);
     command.args = args;
     command.cwd = cwd;
-    let mut config = tty::Config::new(command, tty::Auth::Policy(policy.clone()));
+    let mut config = tty::Config::new(command);
     config.read_only = read_only;
     Ok(config)
 }

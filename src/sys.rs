@@ -57,10 +57,15 @@ pub fn nofile_limit() -> io::Result<libc::rlimit> {
     Ok(limit)
 }
 
-/// Raise the soft `RLIMIT_NOFILE` to the hard limit. Returns the limit as it was before, so that
-/// child processes can be given back the original (a shell must not inherit a raised limit).
+/// The `RLIMIT_NOFILE` this process started with, once [`raise_nofile_limit`] raised it.
+static ORIGINAL_NOFILE: std::sync::OnceLock<libc::rlimit> = std::sync::OnceLock::new();
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit. Returns the limit as it was before, also
+/// kept for [`original_nofile_limit`]: child processes are given back the original (a shell
+/// must not inherit a limit raised for a server with thousands of sockets).
 pub fn raise_nofile_limit() -> io::Result<libc::rlimit> {
     let original = nofile_limit()?;
+    let _ = ORIGINAL_NOFILE.set(original);
     if original.rlim_cur < original.rlim_max {
         let raised = libc::rlimit {
             rlim_cur: original.rlim_max,
@@ -89,6 +94,11 @@ pub fn poll_readable(fds: &[std::os::fd::RawFd], timeout: std::time::Duration) -
         libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis)
     })?;
     Ok(ready > 0)
+}
+
+/// The limit before [`raise_nofile_limit`] raised it, if it did.
+pub fn original_nofile_limit() -> Option<libc::rlimit> {
+    ORIGINAL_NOFILE.get().copied()
 }
 
 #[cfg(test)]

@@ -9,13 +9,17 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("protocol", &[]),
     ("sys", &[]),
-    ("auth", &[]),
+    ("wake", &[]),
+    ("auth", &["wake"]),
     ("cli", &[]),
     ("http", &["protocol", "auth"]),
     ("dissect", &["protocol", "http"]),
     ("client", &["protocol"]),
     ("bench", &["protocol", "client"]),
-    ("routes", &["protocol", "sys", "auth", "http", "dissect"]),
+    (
+        "routes",
+        &["protocol", "sys", "wake", "auth", "http", "dissect"],
+    ),
     (
         "server",
         &["protocol", "sys", "auth", "http", "dissect", "routes"],

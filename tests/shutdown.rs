@@ -37,7 +37,7 @@ fn close_code_of(ws: &mut Ws) -> u16 {
 
 #[test]
 fn sigterm_closes_every_route_with_1001_and_exits_zero() {
-    let token = "shutdown-test-token";
+    let token = "shutdown-test-token-0123456789";
     let mut server = ServerProcess::start(&["--token", token, "--shell", "/bin/sh"]);
 
     let mut echo = connect(&server.ws_url("/echo"));

@@ -1,11 +1,15 @@
 //! Many terminal sessions opened and closed leave no fd and no child behind (real PTYs, real shells).
 //! Alone in its own test binary: it counts this process's fds and children.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use wsbridge::auth::{Admission, Policy};
+use wsbridge::routes::Waker;
 use wsbridge::routes::tty::reaper;
-use wsbridge::routes::tty::session::{Auth, Config, Outcome, Session, Transport};
+use wsbridge::routes::tty::session::{Config, Outcome, Session, Transport};
 use wsbridge::routes::tty::sys::Command;
 
 #[derive(Default)]
@@ -49,10 +53,20 @@ fn children() -> Vec<u32> {
     found
 }
 
-fn cycle(config: &Arc<Config>, init: &[u8], wait_for_exit: bool) {
-    let mut session = Session::new(config.clone(), false, None);
+/// A connection's standing with the token, from an address of its own (so the token gate's
+/// per-address rate never delays a cycle).
+fn admission(policy: &Arc<Policy>) -> Admission {
+    static PEERS: AtomicU32 = AtomicU32::new(1);
+    let peer = IpAddr::from(PEERS.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    policy
+        .admission(Some(peer), Waker::noop(), Instant::now())
+        .expect("admission")
+}
+
+fn cycle(config: &Arc<Config>, policy: &Arc<Policy>, init: &[u8], wait_for_exit: bool) {
+    let mut session = Session::new(config.clone(), admission(policy), None);
     let mut sink = Sink::default();
-    let outcome = session.handle_message(init, &mut sink);
+    let outcome = session.handle_message(init, Instant::now(), &mut sink);
     if outcome == Outcome::Spawned && wait_for_exit {
         let deadline = Instant::now() + Duration::from_secs(10);
         while session.handle_ready(&mut sink) != Outcome::Closed {
@@ -67,28 +81,23 @@ fn cycle(config: &Arc<Config>, init: &[u8], wait_for_exit: bool) {
 #[test]
 fn open_close_cycles_leak_nothing() {
     let token = "cycle-token";
-    let shell = Arc::new(Config::new(
-        Command::new("/bin/sh"),
-        Auth::Token(token.into()),
-    ));
-    let quick = Arc::new(Config::new(
-        Command::new("/bin/sh").arg("-c").arg("exit 0"),
-        Auth::Token(token.into()),
-    ));
+    let policy = Arc::new(Policy::new(Some(token.into()), vec![], vec![]));
+    let shell = Arc::new(Config::new(Command::new("/bin/sh")));
+    let quick = Arc::new(Config::new(Command::new("/bin/sh").arg("-c").arg("exit 0")));
     let good = format!(r#"{{"AuthToken":"{token}","columns":80,"rows":24}}"#);
     let bad = br#"{"AuthToken":"nope"}"#;
 
     // Warm up lazily created things (the reaper thread) before counting.
-    cycle(&shell, good.as_bytes(), false);
+    cycle(&shell, &policy, good.as_bytes(), false);
     assert!(reaper::wait_idle(Duration::from_secs(10)));
     let fds_before = fd_count();
 
     let start = Instant::now();
     for i in 0..500 {
         match i % 3 {
-            0 => cycle(&shell, good.as_bytes(), false), // client leaves: hang-up path
-            1 => cycle(&quick, good.as_bytes(), true),  // program exits: close 1000 path
-            _ => cycle(&shell, bad, false),             // refused: nothing runs
+            0 => cycle(&shell, &policy, good.as_bytes(), false), // client leaves: hang-up path
+            1 => cycle(&quick, &policy, good.as_bytes(), true),  // program exits: close 1000 path
+            _ => cycle(&shell, &policy, bad, false),             // refused: nothing runs
         }
     }
     assert!(

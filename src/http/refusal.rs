@@ -25,7 +25,8 @@ pub enum Refusal {
     UriTooLong,
     /// 426: a `Sec-WebSocket-Version` other than 13 (RFC 6455 §4.4).
     UpgradeRequired,
-    /// 429: too many wrong tokens from this address; retry after this many seconds.
+    /// 429: this address has too many connections waiting for a token check; retry after this
+    /// many seconds.
     TooManyRequests(u64),
     /// 431: too many header fields, or too many bytes of them.
     HeadersTooLarge,
@@ -94,7 +95,10 @@ impl fmt::Display for Refusal {
                 f.write_str("unsupported WebSocket version: this server speaks 13")
             }
             Refusal::TooManyRequests(seconds) => {
-                write!(f, "too many wrong tokens: retry after {seconds} s")
+                write!(
+                    f,
+                    "too many connections waiting for a token check: retry after {seconds} s"
+                )
             }
             Refusal::HeadersTooLarge => f.write_str("request header fields too large"),
             Refusal::Unavailable => f.write_str("service unavailable"),

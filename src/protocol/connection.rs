@@ -150,6 +150,12 @@ impl Connection {
         }
     }
 
+    /// Change the size limits, for what is read from now on (a server admits a peer to larger
+    /// messages once it has authenticated).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.rx.limits = limits;
+    }
+
     /// Bytes from the peer arrived at `now` (call once per read): the ping and idle timers
     /// count from here. The first time passed in starts the timers.
     pub fn on_heard(&mut self, now: Stamp) {
@@ -167,7 +173,14 @@ impl Connection {
             (State::CloseSent, TimerPhase::CloseWait) => Some(self.timers.close_deadline),
             // Our Close went out since time was last passed in: arm the wait at once.
             (State::CloseSent, TimerPhase::Running) => Some(self.timers.last_heard),
-            (State::Open, _) => Some(self.timers.open_deadline(timeouts)),
+            (State::Open, _) => {
+                let deadline = self.timers.open_deadline(timeouts);
+                Some(if self.rx.message.in_progress() {
+                    deadline.min(self.timers.progress_at.after(timeouts.message_stall))
+                } else {
+                    deadline
+                })
+            }
         }
     }
 
@@ -196,6 +209,16 @@ impl Connection {
                     .then_some(Expiry::CloseWaitOver)
             }
             State::Open => {
+                // A message in progress must keep coming, whatever else arrives.
+                let progress = self.rx.message.progress() as u32;
+                if !self.rx.message.in_progress() || progress != timers.progress_mark {
+                    timers.progress_mark = progress;
+                    timers.progress_at = now;
+                } else if now.since(timers.progress_at) >= timeouts.message_stall {
+                    self.tx
+                        .send_close(Some(CloseCode::POLICY_VIOLATION), "message stalled", out);
+                    return Some(Expiry::MessageStalled);
+                }
                 let silent = now.since(timers.last_heard);
                 if silent >= timeouts.idle_timeout {
                     self.tx

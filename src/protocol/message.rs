@@ -146,6 +146,12 @@ impl Reassembler {
         }
     }
 
+    /// How far the message in progress has come: frames begun and payload bytes received. It
+    /// only grows while the message lasts, so a value that stays put means no progress.
+    pub fn progress(&self) -> u64 {
+        self.wire_bytes.wrapping_add(self.buf.len() as u64)
+    }
+
     /// Bytes of memory held by the buffer (for accounting).
     pub fn buffered_capacity(&self) -> usize {
         self.buf.capacity()

@@ -10,6 +10,7 @@ const TIMEOUTS: Timeouts = Timeouts {
     ping_interval: Duration::from_secs(30),
     idle_timeout: Duration::from_secs(120),
     close_timeout: Duration::from_secs(5),
+    message_stall: Duration::from_secs(20),
 };
 
 fn at(secs: u64) -> Stamp {
@@ -143,4 +144,71 @@ fn time_that_wraps_around_still_counts() {
         ws.handle_timeout(due, &TIMEOUTS, &mut out),
         Some(Expiry::PingSent)
     );
+}
+
+/// A masked client frame.
+fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![
+        (u8::from(fin) << 7) | opcode,
+        0x80 | payload.len() as u8,
+        9,
+        8,
+        7,
+        6,
+    ];
+    out.extend(
+        payload
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ [9, 8, 7, 6][i % 4]),
+    );
+    out
+}
+
+fn feed(ws: &mut Connection, bytes: &[u8], out: &mut Vec<u8>) {
+    let mut bytes = bytes.to_vec();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        pos += ws.handle_bytes(&mut bytes[pos..], out).unwrap().consumed;
+    }
+}
+
+/// A fragmented message that gets no further is closed at the stall deadline, although Pongs
+/// keep arriving between its fragments; one that keeps coming is not.
+#[test]
+fn a_stalled_message_is_closed_whatever_control_frames_arrive() {
+    let mut ws = started(at(0));
+    let mut out = Vec::new();
+    feed(&mut ws, &frame(false, 0x2, b"part one"), &mut out);
+    assert_eq!(ws.handle_timeout(at(1), &TIMEOUTS, &mut out), None);
+    for t in (2..21).step_by(3) {
+        feed(&mut ws, &frame(true, 0xA, b""), &mut out);
+        ws.on_heard(at(t));
+        assert_eq!(
+            ws.handle_timeout(at(t), &TIMEOUTS, &mut out),
+            None,
+            "at {t}"
+        );
+    }
+    assert_eq!(ws.poll_timeout(&TIMEOUTS), Some(at(21)));
+    assert_eq!(
+        ws.handle_timeout(at(21), &TIMEOUTS, &mut out),
+        Some(Expiry::MessageStalled)
+    );
+    assert_eq!(opcodes(&out), [0x8]);
+    assert_eq!(&out[2..4], &1008u16.to_be_bytes());
+
+    let mut ws = started(at(0));
+    let mut out = Vec::new();
+    feed(&mut ws, &frame(false, 0x2, b"a"), &mut out);
+    assert_eq!(ws.handle_timeout(at(0), &TIMEOUTS, &mut out), None);
+    for t in (10..100).step_by(10) {
+        feed(&mut ws, &frame(false, 0x0, b"more"), &mut out);
+        ws.on_heard(at(t));
+        assert_eq!(
+            ws.handle_timeout(at(t), &TIMEOUTS, &mut out),
+            None,
+            "at {t}"
+        );
+    }
 }

@@ -10,7 +10,10 @@
 //! * **idle**: after `idle_timeout` of total silence (Pongs included), the connection is
 //!   closed with 1001;
 //! * **close wait**: after this side sent its Close, the peer has `close_timeout` to answer
-//!   (§7.1.1 lets the server close the TCP connection then).
+//!   (§7.1.1 lets the server close the TCP connection then);
+//! * **stalled message**: a fragmented message that gets no further for `message_stall` is
+//!   closed with 1008, however many control frames arrive between its fragments (a Pong
+//!   keeps the connection alive, not a half-sent message and its buffer).
 //!
 //! Times are [`Stamp`]s: milliseconds on the caller's monotonic clock in 4 bytes, so that
 //! thousands of idle connections each carry a few of them cheaply.
@@ -75,6 +78,8 @@ pub struct Timeouts {
     pub idle_timeout: Duration,
     /// How long to wait for the peer's Close after sending ours.
     pub close_timeout: Duration,
+    /// How long a message in progress may go without a byte of it arriving.
+    pub message_stall: Duration,
 }
 
 impl Default for Timeouts {
@@ -83,6 +88,7 @@ impl Default for Timeouts {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             close_timeout: Duration::from_secs(5),
+            message_stall: Duration::from_secs(30),
         }
     }
 }
@@ -97,6 +103,8 @@ pub enum Expiry {
     Idle,
     /// The peer did not answer our Close in time: close the TCP connection now.
     CloseWaitOver,
+    /// A message in progress got no further for too long: a Close 1008 went into `out`.
+    MessageStalled,
 }
 
 /// Where the timers stand.
@@ -111,7 +119,7 @@ pub(crate) enum TimerPhase {
     CloseWait,
 }
 
-/// The timer state of one connection (16 bytes).
+/// The timer state of one connection (24 bytes).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Timers {
     /// When bytes last arrived from the peer.
@@ -120,6 +128,9 @@ pub(crate) struct Timers {
     pub last_ping: Stamp,
     /// When the wait for the peer's Close ends (in [`TimerPhase::CloseWait`]).
     pub close_deadline: Stamp,
+    /// The progress of the message in progress when it was last seen to move, and when.
+    pub progress_mark: u32,
+    pub progress_at: Stamp,
     pub phase: TimerPhase,
 }
 
@@ -130,6 +141,8 @@ impl Timers {
             last_heard: now,
             last_ping: now,
             close_deadline: now,
+            progress_mark: 0,
+            progress_at: now,
             phase: TimerPhase::Running,
         }
     }

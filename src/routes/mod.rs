@@ -12,8 +12,10 @@ pub mod tty;
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
 use std::time::Instant;
+
+use crate::auth::Admission;
+pub use crate::wake::Waker;
 
 use crate::dissect::trace::MessageDecoder;
 use crate::http::Refusal;
@@ -184,10 +186,22 @@ pub trait Route {
     /// A watched descriptor is ready, the route was woken, or output drained.
     fn on_ready(&mut self, _why: Ready, _cx: &mut RouteContext<'_>) {}
 
-    /// `false` asks the server to stop reading the socket (backpressure); it asks again after
-    /// every call into the route.
+    /// `false` asks the server to stop handing the route messages and reading the socket
+    /// (backpressure); it asks again after every message and every call into the route.
     fn wants_input(&self) -> bool {
         true
+    }
+
+    /// Whether the peer may use the route: its token was right, or the route needs none. Until
+    /// then the server holds the connection to small messages and a deadline.
+    fn is_admitted(&self) -> bool {
+        true
+    }
+
+    /// Heap bytes the route holds that its peer made it hold (queued requests and responses,
+    /// stored texts, buffers): charged to the connection in the server's memory budget.
+    fn held_bytes(&self) -> usize {
+        0
     }
 
     /// The connection is ending (closing handshake done, failure, timeout, shutdown). Release
@@ -201,10 +215,9 @@ pub struct RouteRequest<'a> {
     pub head: &'a RequestHead<'a>,
     /// The subprotocol negotiated, if the route has any.
     pub protocol: Option<&'static str>,
-    /// Whether an `Authorization: Bearer` header carried the server's token.
-    pub bearer_authorized: bool,
-    /// The peer's address, for counting its wrong tokens.
-    pub peer: Option<std::net::IpAddr>,
+    /// The connection's standing with the server's token (a bearer header at the upgrade is
+    /// already presented).
+    pub admission: Admission,
     /// Wakes the loop for this connection from another thread.
     pub waker: Waker,
 }
@@ -213,29 +226,6 @@ pub struct RouteRequest<'a> {
 pub trait RouteFactory {
     /// A route for this request, or the refusal that answers it.
     fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal>;
-}
-
-/// Makes the loop call a connection's route with [`Ready::Woken`], from any thread. Cheap to
-/// clone. The one way anything off the loop (a SQL worker, the reaper) reaches a route.
-#[derive(Clone)]
-pub struct Waker(Arc<dyn Fn() + Send + Sync>);
-
-impl Waker {
-    /// A waker that calls `wake` (the server's pushes the connection's id on its queue).
-    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> Waker {
-        Waker(Arc::new(wake))
-    }
-
-    /// Ask for the route to be called.
-    pub fn wake(&self) {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Waker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Waker")
-    }
 }
 
 #[cfg(test)]

@@ -13,13 +13,19 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Frame and message size limits.
     pub limits: Limits,
+    /// The limits of a connection to a route that needs the token, until it presented a right
+    /// one (the token message is small).
+    pub pre_auth_limits: Limits,
     /// Request head limits.
     pub head_limits: HeadLimits,
+    /// Everything peers can make the server hold, in bytes (see `budget.rs`).
+    pub max_memory: usize,
     /// Upgraded and handshaking connections together; more are refused at accept.
     pub max_connections: usize,
     /// Connections still in their opening handshake; more are refused at accept.
     pub max_handshakes: usize,
-    /// How long a client has to send its whole request head.
+    /// How long a client has to send its whole request head, and, on a route that needs the
+    /// token, to present a right one after the upgrade.
     pub handshake_timeout: Duration,
     /// Ping, idle and close-wait times of upgraded connections (kept by the protocol core).
     pub timeouts: Timeouts,
@@ -44,7 +50,12 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 6455)),
             limits: Limits::default(),
+            pre_auth_limits: Limits {
+                max_frame_size: 64 << 10,
+                max_message_size: 64 << 10,
+            },
             head_limits: HeadLimits::default(),
+            max_memory: 512 << 20,
             max_connections: 100_000,
             max_handshakes: 1_000,
             handshake_timeout: Duration::from_secs(10),
@@ -68,6 +79,7 @@ impl Config {
             self.timeouts.ping_interval,
             self.timeouts.idle_timeout,
             self.timeouts.close_timeout,
+            self.timeouts.message_stall,
             self.write_timeout,
             self.linger_timeout,
         ]

@@ -17,7 +17,7 @@ use crate::dissect::trace::{Direction, Tracer};
 use crate::http::Refusal;
 use crate::protocol::http::HeadScan;
 use crate::protocol::{CloseCode, Connection, Event, Expiry, Stamp, State};
-use crate::routes::{self, Ready, Route};
+use crate::routes::{self, Ready, Route, RouteKind};
 
 /// What the loop lends a connection while it handles one event.
 pub(crate) struct Env<'a> {
@@ -28,6 +28,8 @@ pub(crate) struct Env<'a> {
     pub now: Instant,
     /// `now` as a compact stamp.
     pub stamp: Stamp,
+    /// The server is over its memory budget: nothing is read, no upgrade is accepted.
+    pub memory_over: bool,
     /// Connections to service again without waiting for readiness.
     pub runnable: &'a mut Vec<ConnId>,
     /// Connections in their opening handshake.
@@ -69,6 +71,22 @@ pub(super) enum Fin {
 pub(super) struct Upgraded {
     pub ws: Connection,
     pub route: Box<dyn Route>,
+    /// Which route it is (the memory budget sheds routes that need no token first).
+    pub kind: RouteKind,
+    /// Whether the peer is admitted to the route, or until when it has to be.
+    pub gate: Gate,
+    /// Bytes read but not yet handed on, because the route stopped wanting input in the middle
+    /// of a read (its requests in flight, a token being judged): handed on when it wants more.
+    pub stash: Vec<u8>,
+}
+
+/// A peer's admission to its route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gate {
+    /// Full limits.
+    Admitted,
+    /// Small messages only, and closed (1008) at this time if still not admitted.
+    Until(Stamp),
 }
 
 /// What reading stands at.
@@ -104,6 +122,8 @@ pub(crate) struct Conn {
     /// Whether the socket is registered for `WRITABLE` too.
     wants_writable: bool,
     last_write_progress: Stamp,
+    /// What the memory budget counts against this connection.
+    pub charged: u32,
     /// `--trace`: annotates every byte both ways (boxed: absent, it costs a pointer).
     tracer: Option<Box<Tracer>>,
 }
@@ -139,6 +159,7 @@ impl Conn {
             pressure: Pressure::Flowing,
             wants_writable: false,
             last_write_progress: now,
+            charged: 0,
             tracer: config
                 .trace
                 .map(|trace| Box::new(Tracer::new(id.key, trace, routes::trace_decoder_for))),
@@ -149,11 +170,54 @@ impl Conn {
         matches!(self.phase, Phase::Request { .. })
     }
 
-    /// Whether reading is held back: by output pressure or by the route.
-    fn input_paused(&self) -> bool {
+    /// Whether reading is held back: by output pressure, by the route, or by the memory budget.
+    fn input_paused(&self, env: &Env<'_>) -> bool {
         match &self.phase {
-            Phase::WebSocket(up) => self.pressure == Pressure::Paused || !up.route.wants_input(),
+            Phase::WebSocket(up) => {
+                env.memory_over || self.pressure == Pressure::Paused || !up.route.wants_input()
+            }
             _ => false,
+        }
+    }
+
+    /// Heap bytes the peer makes this connection hold (see `budget.rs`).
+    pub fn held_bytes(&self) -> usize {
+        let phase = match &self.phase {
+            Phase::Request { buf, .. } => buf.capacity(),
+            Phase::WebSocket(up) => {
+                up.ws.buffered_capacity() + up.stash.capacity() + up.route.held_bytes()
+            }
+            Phase::Closing { .. } => 0,
+        };
+        self.out.capacity() + self.transport.buffered_bytes() + phase
+    }
+
+    /// Whether the peer is admitted to a route that needs the token: the memory budget closes
+    /// such connections last.
+    pub fn holds_admitted_peer(&self) -> bool {
+        matches!(&self.phase, Phase::WebSocket(up) if up.kind.needs_token() && up.gate == Gate::Admitted)
+    }
+
+    /// The server is over its memory budget and this connection is among those that go:
+    /// Close 1013 and release what it holds. One that has its output stuck (it does not read)
+    /// is dropped at once.
+    pub fn shed(&mut self, env: &mut Env<'_>) -> Verdict {
+        log::info!(
+            "conn {}: closed to stay within --max-memory ({} bytes held)",
+            self.id.key,
+            self.held_bytes()
+        );
+        match &mut self.phase {
+            Phase::WebSocket(up) if self.out.len() < env.config.high_water / 2 => {
+                up.ws.close(
+                    CloseCode::TRY_AGAIN_LATER,
+                    "server memory budget exhausted",
+                    &mut self.out,
+                );
+                self.begin_closing(env);
+                self.settle(env)
+            }
+            _ => Verdict::Remove,
         }
     }
 
@@ -172,9 +236,14 @@ impl Conn {
     /// `WouldBlock` is skipped (one syscall less per message on small echoes). The exception is
     /// a hang-up already reported, whose EOF must be read now because no new event will come.
     pub fn on_readable(&mut self, read_buf: &mut [u8], env: &mut Env<'_>) -> Verdict {
+        self.replay_stash(env);
         let mut budget = env.config.read_budget;
         loop {
-            if self.input_paused() || budget == 0 {
+            if self.has_stash() {
+                // The route stopped wanting input again: the socket waits too.
+                break;
+            }
+            if self.input_paused(env) || budget == 0 {
                 if self.read != ReadState::HangUp {
                     self.read = ReadState::MoreWaiting;
                 }
@@ -197,6 +266,11 @@ impl Conn {
                     self.on_bytes(&mut read_buf[..n], env);
                     if self.out.len() > env.config.high_water {
                         self.pressure = Pressure::Paused;
+                    }
+                    if self.has_stash() {
+                        // The route stopped wanting input in the middle of this read; the rest
+                        // waits in the stash (and reading is `MoreWaiting`).
+                        break;
                     }
                     if drained {
                         self.read = ReadState::Drained;
@@ -303,13 +377,27 @@ impl Conn {
         }
     }
 
-    /// Frames from the peer, handed to the route one event at a time.
+    /// Frames from the peer, handed to the route one message at a time. When the route stops
+    /// wanting input after a message, the rest waits in the stash: limits (requests in flight,
+    /// the size allowed before the token is judged) hold per message, not per read.
     fn on_frames(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
-        let Conn { phase, out, id, .. } = self;
+        let Conn {
+            phase,
+            out,
+            id,
+            read,
+            ..
+        } = self;
         let Phase::WebSocket(up) = phase else {
             return;
         };
-        let Upgraded { ws, route } = up;
+        let Upgraded {
+            ws,
+            route,
+            gate,
+            stash,
+            ..
+        } = up;
         let mut watcher = super::driver::LoopWatcher::new(env.registry, id.key as usize);
         let mut pos = 0;
         while pos < bytes.len() {
@@ -319,6 +407,14 @@ impl Conn {
                     if let Some(Event::Message(message)) = received.event {
                         let mut cx = super::driver::context(received.tx, out, &mut watcher, env);
                         route.on_message(message, &mut cx);
+                        admit(ws, route.as_ref(), gate, env);
+                        if !route.wants_input() && pos < bytes.len() {
+                            stash.extend_from_slice(&bytes[pos..]);
+                            if *read != ReadState::HangUp && *read != ReadState::Eof {
+                                *read = ReadState::MoreWaiting;
+                            }
+                            break;
+                        }
                     }
                 }
                 Err(error) => {
@@ -331,6 +427,21 @@ impl Conn {
             }
         }
         self.after_route(env);
+    }
+
+    /// Hand on what waited in the stash, if the route wants it now.
+    fn replay_stash(&mut self, env: &mut Env<'_>) {
+        if self.input_paused(env) {
+            return;
+        }
+        let Phase::WebSocket(up) = &mut self.phase else {
+            return;
+        };
+        if up.stash.is_empty() {
+            return;
+        }
+        let mut stash = std::mem::take(&mut up.stash);
+        self.on_frames(&mut stash, env);
     }
 
     /// Call the route (if upgraded) with a context, then react to what it did.
@@ -346,15 +457,22 @@ impl Conn {
         self.after_route(env);
     }
 
-    /// After the protocol or the route acted: the server closes the TCP connection first once
-    /// the closing handshake completed or failed (RFC 6455 §7.1.1), when the last frames are
-    /// out. (The wait for the peer's Close is the protocol's timer.)
+    /// After the protocol or the route acted: a peer just admitted gets the full limits; the
+    /// server closes the TCP connection first once the closing handshake completed or failed
+    /// (RFC 6455 §7.1.1), when the last frames are out. (The wait for the peer's Close is the
+    /// protocol's timer.)
     fn after_route(&mut self, env: &mut Env<'_>) {
-        if let Phase::WebSocket(up) = &self.phase
-            && up.ws.state() == State::Closed
-        {
+        let Phase::WebSocket(up) = &mut self.phase else {
+            return;
+        };
+        admit(&mut up.ws, up.route.as_ref(), &mut up.gate, env);
+        if up.ws.state() == State::Closed {
             self.begin_closing(env);
         }
+    }
+
+    fn has_stash(&self) -> bool {
+        matches!(&self.phase, Phase::WebSocket(up) if !up.stash.is_empty())
     }
 
     /// Leave the upgraded phase: the route releases everything, then linger.
@@ -444,7 +562,9 @@ impl Conn {
                 *fin = Fin::Sent;
             }
         }
-        if matches!(self.read, ReadState::MoreWaiting | ReadState::HangUp) && !self.input_paused() {
+        if matches!(self.read, ReadState::MoreWaiting | ReadState::HangUp)
+            && !self.input_paused(env)
+        {
             env.runnable.push(self.id);
         }
         Verdict::Keep
@@ -517,6 +637,19 @@ impl Conn {
                 Verdict::Keep
             }
             Phase::WebSocket(up) => {
+                if let Gate::Until(deadline) = up.gate
+                    && now.reached(deadline)
+                {
+                    log::debug!("conn {}: no right token in time", self.id.key);
+                    up.gate = Gate::Admitted;
+                    up.ws.close(
+                        CloseCode::POLICY_VIOLATION,
+                        "no right token in time",
+                        &mut self.out,
+                    );
+                    self.after_route(env);
+                    return self.settle(env);
+                }
                 if !self.out.is_empty()
                     && now.since(self.last_write_progress) >= env.config.write_timeout
                 {
@@ -533,8 +666,8 @@ impl Conn {
                 {
                     None => Verdict::Keep,
                     Some(Expiry::PingSent) => self.settle(env),
-                    Some(Expiry::Idle) => {
-                        log::debug!("conn {}: idle timeout", self.id.key);
+                    Some(expiry @ (Expiry::Idle | Expiry::MessageStalled)) => {
+                        log::debug!("conn {}: closed: {expiry:?}", self.id.key);
                         self.begin_closing(env);
                         self.settle(env)
                     }
@@ -568,5 +701,14 @@ impl Conn {
         }
         self.call_route_raw(env, |route, cx| route.on_close(cx));
         let _ = env.registry.deregister(self.transport.socket());
+    }
+}
+
+/// A peer of a route that needs the token is admitted once the route says so: from now on it
+/// may send messages of any allowed size.
+fn admit(ws: &mut Connection, route: &dyn Route, gate: &mut Gate, env: &Env<'_>) {
+    if *gate != Gate::Admitted && route.is_admitted() {
+        *gate = Gate::Admitted;
+        ws.set_limits(env.config.limits);
     }
 }

@@ -67,7 +67,7 @@ pub(super) fn call(
     env: &Env<'_>,
     f: impl FnOnce(&mut dyn Route, &mut RouteContext<'_>),
 ) {
-    let Upgraded { ws, route } = up;
+    let Upgraded { ws, route, .. } = up;
     let mut watcher = LoopWatcher::new(env.registry, key);
     let mut cx = context(ws.sender(), out, &mut watcher, env);
     f(route.as_mut(), &mut cx);

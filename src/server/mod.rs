@@ -7,6 +7,7 @@
 //! read until it drains (pause, not close). Blocking work lives on other threads that wake the
 //! loop through the one `mio::Waker`.
 
+mod budget;
 pub mod config;
 mod conn;
 mod driver;
@@ -26,6 +27,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use self::budget::{MemoryBudget, Transition};
 pub use self::config::Config;
 use self::conn::{Conn, Env, Verdict, socket_token};
 pub use self::notify::{ConnId, NotifyQueue};
@@ -111,6 +113,8 @@ pub struct Server {
     refusal_logged: Option<Instant>,
     shutdown_deadline: Option<Instant>,
     shutdown_requested: Arc<AtomicBool>,
+    /// Every byte peers make the server hold, against `--max-memory`.
+    budget: MemoryBudget,
     /// The origin of connections' compact time stamps.
     epoch: Instant,
 }
@@ -136,6 +140,7 @@ impl Server {
             // table never doubles (and copies) on the way to thousands of connections.
             conns: Slab::with_capacity(config.max_connections.min(1 << 20)),
             next_generation: 0,
+            budget: MemoryBudget::new(config.max_memory),
             config,
             routes,
             notify: NotifyQueue::new(waker),
@@ -190,8 +195,10 @@ impl Server {
         let mut next_tick = Instant::now() + tick;
         let mut ready = Vec::new();
         loop {
+            let check_due = self.routes.policy.next_check_due();
             let timeout = if self.runnable.is_empty() {
-                next_tick.saturating_duration_since(Instant::now())
+                let wake_at = check_due.map_or(next_tick, |due| due.min(next_tick));
+                wake_at.saturating_duration_since(Instant::now())
             } else {
                 Duration::ZERO
             };
@@ -268,6 +275,11 @@ impl Server {
             }
             if self.runnable.is_empty() {
                 self.runnable = runnable;
+            }
+            self.keep_within_budget(now);
+            if check_due.is_some_and(|due| now >= due) {
+                // Tokens whose turn has come are judged; their connections are woken.
+                self.routes.policy.run_checks(now);
             }
             if now >= next_tick {
                 self.on_tick(now);
@@ -384,6 +396,7 @@ impl Server {
             runnable,
             handshaking,
             epoch,
+            budget,
             ..
         } = self;
         let Some(conn) = conns.get_mut(id.key as usize).filter(|c| c.id == id) else {
@@ -401,6 +414,7 @@ impl Server {
             notify,
             now,
             stamp: Stamp::at(*epoch, now),
+            memory_over: budget.is_over(),
             runnable,
             handshaking,
         };
@@ -417,8 +431,56 @@ impl Server {
                 *spare_out = Vec::new();
             }
         }
+        let held = if verdict == Verdict::Remove {
+            0
+        } else {
+            conn.held_bytes()
+        };
+        conn.charged = budget.recharge(conn.charged, held);
         if verdict == Verdict::Remove {
             conns.remove(id.key as usize);
+        }
+    }
+
+    /// React when the memory budget crossed a mark: shed load above the limit, resume reading
+    /// below the low mark.
+    fn keep_within_budget(&mut self, now: Instant) {
+        match self.budget.transition() {
+            Transition::None if !self.budget.is_over() => return,
+            Transition::Recovered => {
+                log::info!(
+                    "memory back under the budget ({} bytes held): reading resumes",
+                    self.budget.used()
+                );
+                // Connections that stopped reading while over are given their turn again.
+                self.runnable.extend(self.ids());
+                return;
+            }
+            Transition::WentOver => log::warn!(
+                "over --max-memory ({} bytes held): not reading, refusing upgrades, shedding",
+                self.budget.used()
+            ),
+            Transition::None => {}
+        }
+        if !self.budget.needs_shedding() {
+            return;
+        }
+        let share = self
+            .budget
+            .share(self.config.limits.max_message_size as usize + self.config.high_water);
+        // Not admitted first, then the largest.
+        let mut candidates: Vec<(bool, std::cmp::Reverse<u32>, ConnId)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.charged > 0)
+            .map(|(_, c)| (c.holds_admitted_peer(), std::cmp::Reverse(c.charged), c.id))
+            .collect();
+        candidates.sort_unstable();
+        for (admitted, std::cmp::Reverse(held), id) in candidates {
+            if !self.budget.needs_shedding() || (admitted && held as usize <= share) {
+                break;
+            }
+            self.with_conn(id, now, |conn, _, env| conn.shed(env));
         }
     }
 

@@ -7,7 +7,7 @@ use crate::routes::Waker;
 
 /// A stable identity for a connection: its table slot and a generation, so a wake-up for a
 /// connection that has gone does not reach its slot's next occupant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId {
     /// The slot in the connection table.
     pub key: u32,

@@ -1,7 +1,8 @@
 //! A complete request head gets its answer: a plain HTTP response, or the upgrade to a route
 //! (RFC 6455 §4.2), after the policy's checks.
 
-use super::conn::{Conn, Env, Phase, Upgraded};
+use super::conn::{Conn, Env, Gate, Phase, Upgraded};
+use crate::auth::bearer_token;
 use crate::http::{self, Refusal, Site};
 use crate::protocol::Connection;
 use crate::protocol::handshake::server::{Accept, validate_upgrade, write_accept_response};
@@ -34,41 +35,36 @@ impl Conn {
 
     fn upgrade(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) -> Result<(), Refusal> {
         let upgrade = validate_upgrade(head)?;
+        if env.memory_over {
+            return Err(Refusal::Unavailable);
+        }
         let policy = &env.routes.policy;
         policy.check_host(upgrade.host)?;
         policy.check_origin(upgrade.origin, upgrade.host)?;
         let (kind, protocol) = routes::select(head)?;
-        let peer = self.transport.peer_ip();
-        let bearer_authorized = policy.bearer_matches_from(upgrade.authorization, peer);
-        if kind.needs_token()
-            && policy.auth_required()
-            && !bearer_authorized
-            && let Some(wait) = peer.and_then(|ip| policy.retry_after(ip))
-        {
-            // Repeated wrong tokens from this address: it waits before trying again.
-            return Err(Refusal::TooManyRequests(wait.as_secs().max(1)));
-        }
-        let request = RouteRequest {
-            head,
-            protocol,
-            bearer_authorized,
-            peer,
-            waker: env.notify.waker_for(self.id),
-        };
         let route: Box<dyn Route> = match kind {
             RouteKind::Echo => Box::new(routes::echo::Echo),
-            RouteKind::Sql => env
-                .routes
-                .sql
-                .as_ref()
-                .ok_or(Refusal::NotFound)?
-                .create(request)?,
-            RouteKind::Tty => env
-                .routes
-                .tty
-                .as_ref()
-                .ok_or(Refusal::NotFound)?
-                .create(request)?,
+            RouteKind::Sql | RouteKind::Tty => {
+                let factory = match kind {
+                    RouteKind::Sql => env.routes.sql.as_ref(),
+                    _ => env.routes.tty.as_ref(),
+                }
+                .ok_or(Refusal::NotFound)?;
+                let waker = env.notify.waker_for(self.id);
+                // At most MAX_WAITING connections per address wait for a token check.
+                let mut admission = policy
+                    .admission(self.transport.peer_ip(), waker.clone(), env.now)
+                    .map_err(|_| Refusal::TooManyRequests(1))?;
+                if let Some(token) = bearer_token(upgrade.authorization) {
+                    admission.present(token, env.now);
+                }
+                factory.create(RouteRequest {
+                    head,
+                    protocol,
+                    admission,
+                    waker,
+                })?
+            }
         };
         let accept = Accept {
             protocol,
@@ -80,10 +76,27 @@ impl Conn {
             self.id.key,
             protocol.unwrap_or("-")
         );
-        let mut ws = Connection::server(env.config.limits);
+        // Until it is admitted, a peer of a route that needs the token may send only small
+        // messages, and has until the handshake deadline to present a right token.
+        let gate = if route.is_admitted() {
+            Gate::Admitted
+        } else {
+            Gate::Until(env.stamp.after(env.config.handshake_timeout))
+        };
+        let limits = match gate {
+            Gate::Admitted => env.config.limits,
+            Gate::Until(_) => env.config.pre_auth_limits,
+        };
+        let mut ws = Connection::server(limits);
         // The timers start with the request that was just heard.
         ws.on_heard(env.stamp);
-        self.phase = Phase::WebSocket(Upgraded { ws, route });
+        self.phase = Phase::WebSocket(Upgraded {
+            ws,
+            route,
+            kind,
+            gate,
+            stash: Vec::new(),
+        });
         self.call_route(env, |route, cx| route.on_open(cx));
         Ok(())
     }

@@ -50,6 +50,13 @@ impl Transport {
         }
     }
 
+    /// Heap bytes the transport holds (for the memory budget).
+    pub fn buffered_bytes(&self) -> usize {
+        match self {
+            Transport::Plain(_) => 0,
+        }
+    }
+
     /// The peer's address.
     pub fn peer_ip(&self) -> Option<IpAddr> {
         match self {

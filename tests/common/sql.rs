@@ -20,7 +20,7 @@ pub use wsbridge::routes::sql::TempDb;
 use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
 use wsbridge::server::{Config, Routes};
 
-pub const TOKEN: &str = "test-token-0123456789";
+pub const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// A SQL server in this process, on a database file of its own.
 pub struct TestServer {

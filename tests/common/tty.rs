@@ -16,7 +16,7 @@ use wsbridge::routes::tty::sys::{Command, WinSize};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
 use wsbridge::server::{Config, Routes};
 
-pub const TOKEN: &str = "test-token-0123456789";
+pub const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// How a test server is set up.
 pub struct Options {
@@ -52,7 +52,7 @@ impl TestServer {
             let policy = Arc::new(Policy::new(opts.token.clone(), vec![], vec![]));
             let mut command = Command::new(&opts.program);
             command.args = opts.args.iter().map(Into::into).collect();
-            let mut tty_config = tty::Config::new(command, tty::Auth::Policy(policy.clone()));
+            let mut tty_config = tty::Config::new(command);
             tty_config.read_only = opts.read_only;
             tty_config.limits.hangup_grace = Duration::from_millis(500);
             let mut routes = Routes::echo_only(policy);

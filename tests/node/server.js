@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-export const TOKEN = "node-test-token-" + process.pid;
+export const TOKEN = "node-test-token-0123456789-" + process.pid;
 
 /** Starts a server; resolves to { url, stop }. */
 export async function startServer() {

@@ -57,6 +57,8 @@ pub struct SqlConfig {
     pub max_outstanding_requests: usize,
     /// Maximum number of SQL texts stored with `store_sql` on one connection.
     pub max_stored_sqls: usize,
+    /// Maximum bytes of SQL texts stored with `store_sql` on one connection.
+    pub max_stored_sql_bytes: usize,
     /// See [`Synchronous`].
     pub synchronous: Synchronous,
 }
@@ -74,6 +76,7 @@ impl Default for SqlConfig {
             max_streams_total: 1024,
             max_outstanding_requests: 128,
             max_stored_sqls: 150,
+            max_stored_sql_bytes: 4 << 20,
             synchronous: Synchronous::Full,
         }
     }
@@ -186,7 +189,7 @@ impl SqlShared {
     }
 
     /// The server's access policy.
-    pub fn policy(&self) -> &Policy {
+    pub fn policy(&self) -> &Arc<Policy> {
         &self.policy
     }
 

@@ -24,6 +24,24 @@ pub(crate) struct ExecStmt {
     pub want_rows: bool,
 }
 
+impl ExecStmt {
+    /// Heap bytes it holds, for the memory budget (an estimate: texts and blobs counted).
+    pub(crate) fn heap_size(&self) -> usize {
+        let value = |v: &Value| match v {
+            Value::Text(t) => t.len(),
+            Value::Blob(b) => b.len(),
+            _ => 0,
+        } + std::mem::size_of::<Value>();
+        self.sql.len()
+            + self.args.iter().map(value).sum::<usize>()
+            + self
+                .named_args
+                .iter()
+                .map(|(name, v)| name.len() + value(v))
+                .sum::<usize>()
+    }
+}
+
 /// A batch step with its validated condition.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecStep {

@@ -57,10 +57,9 @@ impl RouteFactory for SqlRouteFactory {
         let session = HranaSession::new(
             Arc::clone(&self.shared),
             version,
-            request.bearer_authorized,
+            request.admission,
             request.waker,
-        )
-        .with_peer(request.peer);
+        );
         Ok(Box::new(SqlRoute { session }))
     }
 }
@@ -85,8 +84,11 @@ impl SqlRoute {
 
     fn fail(&mut self, error: &SessionError, cx: &mut RouteContext<'_>) {
         log::debug!("SQL connection closed: {error}");
-        // A hello_error must reach the client before the close frame.
-        while let Some(text) = self.session.poll_outgoing() {
+        // A hello_error must reach the client before the close frame; responses still queued
+        // beyond the high-water mark are dropped (the connection is ending).
+        while cx.out.len() < cx.high_water
+            && let Some(text) = self.session.poll_outgoing()
+        {
             cx.tx.send_text(&text, cx.out);
         }
         cx.close(CloseCode(error.close_code()), error.reason());
@@ -97,7 +99,7 @@ impl SqlRoute {
 impl Route for SqlRoute {
     fn on_message(&mut self, message: Message<'_>, cx: &mut RouteContext<'_>) {
         let result = match message {
-            Message::Text(text) => self.session.on_text(text),
+            Message::Text(text) => self.session.on_text(text, cx.now),
             Message::Binary(data) => self.session.on_binary(data),
         };
         match result {
@@ -107,14 +109,24 @@ impl Route for SqlRoute {
     }
 
     fn on_ready(&mut self, why: Ready, cx: &mut RouteContext<'_>) {
-        if why == Ready::Woken {
-            self.session.on_notified();
+        if why == Ready::Woken
+            && let Err(error) = self.session.on_woken()
+        {
+            return self.fail(&error, cx);
         }
         self.flush(cx);
     }
 
     fn wants_input(&self) -> bool {
         self.session.wants_input()
+    }
+
+    fn is_admitted(&self) -> bool {
+        self.session.is_admitted()
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.session.held_bytes()
     }
 
     fn on_close(&mut self, _cx: &mut RouteContext<'_>) {

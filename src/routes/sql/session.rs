@@ -7,9 +7,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, channel};
+use std::time::Instant;
 
 use super::db::SqlShared;
 use super::error;
@@ -17,6 +18,7 @@ use super::proto::{ClientMsg, Error, Request, Response, ServerMsg, Version};
 use super::worker::{self, Job, Outbox, StreamHandle};
 
 mod resolve;
+use crate::auth::{Admission, Verdict};
 use crate::routes::Waker;
 
 /// Why the session wants the WebSocket closed. Send the messages still in
@@ -71,6 +73,9 @@ impl std::error::Error for SessionError {}
 enum State {
     /// No successful `hello` yet: requests are a protocol error.
     AwaitingHello,
+    /// A `hello`'s token waits for its verdict; nothing more is read until then (requests the
+    /// client sent after it are kept by the server, and read with the limits the verdict gives).
+    CheckingHello,
     Ready,
     /// Asked to close (protocol or auth error): further input is ignored.
     Failed,
@@ -99,9 +104,8 @@ impl Stream {
 pub struct HranaSession {
     shared: Arc<SqlShared>,
     version: Version,
-    authenticated_by_header: bool,
-    /// The client's address, whose wrong tokens the policy counts.
-    peer: Option<IpAddr>,
+    /// The connection's standing with the token (a bearer header may already be presented).
+    admission: Admission,
     waker: Waker,
     state: State,
     streams: HashMap<i32, Stream>,
@@ -110,6 +114,10 @@ pub struct HranaSession {
     /// cursor id → stream id
     cursors: HashMap<i32, i32>,
     outgoing: VecDeque<String>,
+    /// Bytes in `outgoing`.
+    outgoing_bytes: usize,
+    /// Bytes of the stored SQL texts.
+    sql_bytes: usize,
     outbox: Outbox,
     completions: Receiver<String>,
     /// Jobs sent to workers whose reply has not been collected yet.
@@ -117,33 +125,27 @@ pub struct HranaSession {
 }
 
 impl HranaSession {
-    /// The client's address: wrong tokens from it are counted by the policy, which makes it
-    /// wait after a few.
-    pub fn with_peer(mut self, peer: Option<IpAddr>) -> HranaSession {
-        self.peer = peer;
-        self
-    }
-
     /// `version`: negotiated from the subprotocol ([`Version::negotiate`]).
-    /// `authenticated_by_header`: the upgrade request carried `Authorization: Bearer <token>`
-    /// with the right token; a `hello` without `jwt` is then accepted.
-    /// `waker`: called from worker threads after they queued a response.
+    /// `admission`: the connection's standing with the token; a `hello` without `jwt` is
+    /// accepted once it is admitted (an `Authorization: Bearer` at the upgrade, or auth off).
+    /// `waker`: called from worker threads after they queued a response, and when a token
+    /// presented in `hello` has been judged.
     pub fn new(
         shared: Arc<SqlShared>,
         version: Version,
-        authenticated_by_header: bool,
+        admission: Admission,
         waker: Waker,
     ) -> HranaSession {
         let (tx, completions) = channel();
         let outbox = Outbox {
             tx,
             waker: waker.clone(),
+            held: Arc::new(AtomicUsize::new(0)),
         };
         HranaSession {
             shared,
             version,
-            authenticated_by_header,
-            peer: None,
+            admission,
             waker,
             state: State::AwaitingHello,
             streams: HashMap::new(),
@@ -151,6 +153,8 @@ impl HranaSession {
             sqls: HashMap::new(),
             cursors: HashMap::new(),
             outgoing: VecDeque::new(),
+            outgoing_bytes: 0,
+            sql_bytes: 0,
             outbox,
             completions,
             in_flight: 0,
@@ -161,11 +165,16 @@ impl HranaSession {
         self.version
     }
 
-    /// Handles one complete text message from the client.
+    /// Whether the connection may use the database (its token was right, or auth is off).
+    pub fn is_admitted(&self) -> bool {
+        self.admission.is_admitted()
+    }
+
+    /// Handles one complete text message from the client, received at `now`.
     ///
     /// `Err` asks for the connection to be closed (after sending what `poll_outgoing` returns).
     /// Input after an error, after a failed `hello` or after `close()` is ignored.
-    pub fn on_text(&mut self, text: &str) -> Result<(), SessionError> {
+    pub fn on_text(&mut self, text: &str, now: Instant) -> Result<(), SessionError> {
         if matches!(self.state, State::Failed | State::Closed) {
             return Ok(());
         }
@@ -174,7 +183,7 @@ impl HranaSession {
             Err(e) => return Err(self.fail_protocol(format!("invalid client message: {e}"))),
         };
         let res = match msg {
-            ClientMsg::Hello { jwt } => self.handle_hello(jwt),
+            ClientMsg::Hello { jwt } => self.handle_hello(jwt, now),
             ClientMsg::Request {
                 request_id,
                 request,
@@ -205,20 +214,39 @@ impl HranaSession {
         ))
     }
 
-    /// Collects the responses that workers finished. Call when the notifier fired (calling it
-    /// more often is harmless).
-    pub fn on_notified(&mut self) {
+    /// Collects the responses that workers finished and the verdict on a `hello`'s token.
+    /// Call when the waker fired (calling it more often is harmless). `Err`: the token was
+    /// wrong; close as [`HranaSession::on_text`] says.
+    pub fn on_woken(&mut self) -> Result<(), SessionError> {
         while let Ok(text) = self.completions.try_recv() {
             self.in_flight = self.in_flight.saturating_sub(1);
+            self.outbox.held.fetch_sub(text.len(), Ordering::Relaxed);
             if self.state != State::Closed {
+                self.outgoing_bytes += text.len();
                 self.outgoing.push_back(text);
             }
         }
+        if self.state == State::CheckingHello {
+            let settled = self.settle_hello();
+            if settled.is_err() {
+                self.state = State::Failed;
+            }
+            return settled;
+        }
+        Ok(())
     }
 
     /// The next message to send, as JSON text for one WebSocket text frame.
     pub fn poll_outgoing(&mut self) -> Option<String> {
-        self.outgoing.pop_front()
+        let text = self.outgoing.pop_front()?;
+        self.outgoing_bytes -= text.len();
+        Some(text)
+    }
+
+    /// Heap bytes the client made this session hold: queued jobs, replies not yet sent, stored
+    /// SQL texts (for the server's memory budget).
+    pub fn held_bytes(&self) -> usize {
+        self.outbox.held.load(Ordering::Relaxed) + self.outgoing_bytes + self.sql_bytes
     }
 
     /// False while the connection has too many requests in flight: stop reading the socket
@@ -228,7 +256,7 @@ impl HranaSession {
             State::AwaitingHello | State::Ready => {
                 self.in_flight + self.outgoing.len() < self.shared.config().max_outstanding_requests
             }
-            State::Failed | State::Closed => false,
+            State::CheckingHello | State::Failed | State::Closed => false,
         }
     }
 
@@ -254,7 +282,9 @@ impl HranaSession {
         self.live_streams = 0;
         self.cursors.clear();
         self.sqls.clear();
+        self.sql_bytes = 0;
         self.outgoing.clear();
+        self.outgoing_bytes = 0;
     }
 
     fn fail_protocol(&mut self, message: String) -> SessionError {
@@ -263,7 +293,9 @@ impl HranaSession {
     }
 
     fn push(&mut self, msg: ServerMsg) {
-        self.outgoing.push_back(msg.to_json());
+        let text = msg.to_json();
+        self.outgoing_bytes += text.len();
+        self.outgoing.push_back(text);
     }
 
     fn respond(&mut self, request_id: i32, res: Result<Response, Error>) {
@@ -277,43 +309,42 @@ impl HranaSession {
         self.push(msg);
     }
 
-    fn handle_hello(&mut self, jwt: Option<String>) -> Result<(), SessionError> {
+    /// `hello` (Hrana 1 §hello; re-sendable from Hrana 2): a token in `jwt` is presented and
+    /// judged in its turn; without one, the connection must already be admitted.
+    fn handle_hello(&mut self, jwt: Option<String>, now: Instant) -> Result<(), SessionError> {
         if self.state == State::Ready && self.version < Version::Hrana2 {
             return Err(SessionError::Protocol(
                 "a repeated hello needs hrana2 or later".to_owned(),
             ));
         }
-        match self.check_auth(jwt.as_deref()) {
-            Ok(()) => {
-                self.state = State::Ready;
-                self.push(ServerMsg::HelloOk {});
-                Ok(())
-            }
-            Err(error) => {
-                let reason = error.message.clone();
-                self.push(ServerMsg::HelloError { error });
-                Err(SessionError::Auth(reason))
-            }
+        if let Some(jwt) = jwt.as_deref().filter(|j| !j.is_empty()) {
+            self.admission.present(jwt, now);
         }
+        self.state = State::CheckingHello;
+        self.settle_hello()
     }
 
-    fn check_auth(&self, jwt: Option<&str>) -> Result<(), Error> {
-        let policy = self.shared.policy();
-        if !policy.auth_required() {
-            return Ok(());
-        }
-        match jwt.filter(|j| !j.is_empty()) {
-            Some(jwt) if policy.verify_token(jwt, self.peer) => Ok(()),
-            Some(_) => Err(Error::new(
+    /// Answer a `hello` once its verdict is known.
+    fn settle_hello(&mut self) -> Result<(), SessionError> {
+        let error = match self.admission.verdict() {
+            Verdict::Pending => return Ok(()),
+            Verdict::Admitted => {
+                self.state = State::Ready;
+                self.push(ServerMsg::HelloOk {});
+                return Ok(());
+            }
+            Verdict::Refused => Error::new(
                 error::AUTH_JWT_INVALID,
                 "authentication failed: the token is not valid",
-            )),
-            None if self.authenticated_by_header => Ok(()),
-            None => Err(Error::new(
+            ),
+            Verdict::Absent => Error::new(
                 error::AUTH_JWT_MISSING,
                 "authentication required: send the server's token as `jwt` in hello",
-            )),
-        }
+            ),
+        };
+        let reason = error.message.clone();
+        self.push(ServerMsg::HelloError { error });
+        Err(SessionError::Auth(reason))
     }
 
     fn require(&self, min: Version, what: &str) -> Result<(), SessionError> {
@@ -335,15 +366,23 @@ impl HranaSession {
     /// Sends a job to a stream's worker, or answers at once for a stream that failed to open.
     fn send_job(&mut self, stream_id: i32, job: Job) -> Result<(), SessionError> {
         let request_id = job.request_id();
+        let size = job.heap_size();
+        let held = Arc::clone(&self.outbox.held);
         let job = match self.stream(stream_id)? {
-            Stream::Live { handle, .. } => match handle.jobs.send(job) {
-                Ok(()) => {
-                    self.in_flight += 1;
-                    return Ok(());
+            Stream::Live { handle, .. } => {
+                held.fetch_add(size, Ordering::Relaxed);
+                match handle.jobs.send(job) {
+                    Ok(()) => {
+                        self.in_flight += 1;
+                        return Ok(());
+                    }
+                    // The worker is gone (it only exits on close or when the session drops it).
+                    Err(e) => {
+                        held.fetch_sub(size, Ordering::Relaxed);
+                        e.0
+                    }
                 }
-                // The worker is gone (it only exits on close or when the session drops it).
-                Err(e) => e.0,
-            },
+            }
             Stream::Failed { .. } => job,
         };
         let res = match job {
@@ -395,24 +434,34 @@ impl HranaSession {
                         req.sql_id
                     )));
                 }
-                let max = self.shared.config().max_stored_sqls;
-                if self.sqls.len() >= max {
+                let config = self.shared.config();
+                let (max, max_bytes) = (config.max_stored_sqls, config.max_stored_sql_bytes);
+                let refusal = if self.sqls.len() >= max {
+                    Some(format!("the connection already stores {max} SQL texts"))
+                } else if self.sql_bytes + req.sql.len() > max_bytes {
+                    Some(format!(
+                        "the connection's stored SQL texts would exceed {max_bytes} bytes"
+                    ))
+                } else {
+                    None
+                };
+                if let Some(message) = refusal {
                     self.respond(
                         request_id,
-                        Err(Error::new(
-                            error::SQL_STORE_TOO_MANY,
-                            format!("the connection already stores {max} SQL texts"),
-                        )),
+                        Err(Error::new(error::SQL_STORE_TOO_MANY, message)),
                     );
                     return Ok(());
                 }
+                self.sql_bytes += req.sql.len();
                 self.sqls.insert(req.sql_id, Arc::from(req.sql));
                 self.respond(request_id, Ok(Response::StoreSql {}));
                 Ok(())
             }
             Request::CloseSql(req) => {
                 self.require(Version::Hrana2, "`close_sql`")?;
-                self.sqls.remove(&req.sql_id);
+                if let Some(sql) = self.sqls.remove(&req.sql_id) {
+                    self.sql_bytes -= sql.len();
+                }
                 self.respond(request_id, Ok(Response::CloseSql {}));
                 Ok(())
             }

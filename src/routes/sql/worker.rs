@@ -8,6 +8,7 @@
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
@@ -58,6 +59,18 @@ pub(crate) enum Job {
 }
 
 impl Job {
+    /// Heap bytes the job holds (its statements), for the memory budget.
+    pub(crate) fn heap_size(&self) -> usize {
+        match self {
+            Job::Execute { stmt, .. } => stmt.heap_size(),
+            Job::Batch { steps, .. } | Job::OpenCursor { steps, .. } => {
+                steps.iter().map(|s| s.stmt.heap_size()).sum()
+            }
+            Job::Sequence { sql, .. } | Job::Describe { sql, .. } => sql.len(),
+            _ => 0,
+        }
+    }
+
     pub(crate) fn request_id(&self) -> i32 {
         match self {
             Job::Execute { request_id, .. }
@@ -78,6 +91,17 @@ impl Job {
 pub(crate) struct Outbox {
     pub tx: Sender<String>,
     pub waker: Waker,
+    /// Bytes of jobs queued for the session's workers and of replies not yet collected: the
+    /// session adds a job's size when it queues it, a worker takes it off when it takes the
+    /// job and adds its reply's, the session takes that off when it collects the reply.
+    pub held: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    /// A worker took `job` from its queue.
+    pub(crate) fn took(&self, job: &Job) {
+        self.held.fetch_sub(job.heap_size(), Ordering::Relaxed);
+    }
 }
 
 struct Replier {
@@ -113,7 +137,11 @@ impl Replier {
             }
             .to_json();
         }
-        if self.out.tx.send(text).is_ok() && !self.ctl.is_cancelled() {
+        let len = text.len();
+        self.out.held.fetch_add(len, Ordering::Relaxed);
+        if self.out.tx.send(text).is_err() {
+            self.out.held.fetch_sub(len, Ordering::Relaxed);
+        } else if !self.ctl.is_cancelled() {
             self.out.waker.wake();
         }
         fit
@@ -238,12 +266,17 @@ impl Worker {
         let in_tx = self.conn.as_ref().is_some_and(|c| !c.is_autocommit());
         if in_tx {
             match self.rx.recv_timeout(self.config().idle_transaction_timeout) {
-                Ok(job) => return Some(job),
+                Ok(job) => {
+                    self.replier.out.took(&job);
+                    return Some(job);
+                }
                 Err(RecvTimeoutError::Disconnected) => return None,
                 Err(RecvTimeoutError::Timeout) => self.idle_rollback(),
             }
         }
-        self.rx.recv().ok()
+        let job = self.rx.recv().ok()?;
+        self.replier.out.took(&job);
+        Some(job)
     }
 
     fn idle_rollback(&mut self) {

@@ -29,7 +29,7 @@ use super::{Interest, Ready, Route, RouteContext, RouteFactory, RouteRequest};
 use crate::http::{Page, PageSource, Refusal};
 use crate::protocol::{CloseCode, Message};
 
-pub use self::session::{Auth, Config, Limits};
+pub use self::session::{Config, Limits};
 
 /// Creates a terminal session per connection.
 pub struct TtyFactory {
@@ -52,12 +52,7 @@ impl TtyFactory {
 impl RouteFactory for TtyFactory {
     fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal> {
         Ok(Box::new(TtyRoute {
-            session: Session::new(
-                self.config.clone(),
-                request.bearer_authorized,
-                Some(request.waker),
-            )
-            .with_peer(request.peer),
+            session: Session::new(self.config.clone(), request.admission, Some(request.waker)),
             registered: Vec::new(),
         }))
     }
@@ -127,7 +122,7 @@ impl Route for TtyRoute {
     fn on_message(&mut self, message: Message<'_>, cx: &mut RouteContext<'_>) {
         let outcome = self
             .session
-            .handle_message(message.as_bytes(), &mut Tx { cx });
+            .handle_message(message.as_bytes(), cx.now, &mut Tx { cx });
         self.apply(outcome, cx);
     }
 
@@ -141,6 +136,14 @@ impl Route for TtyRoute {
 
     fn wants_input(&self) -> bool {
         self.session.wants_input()
+    }
+
+    fn is_admitted(&self) -> bool {
+        self.session.is_admitted()
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.session.held_bytes()
     }
 
     fn on_close(&mut self, cx: &mut RouteContext<'_>) {

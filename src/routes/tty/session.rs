@@ -8,9 +8,9 @@
 //!   connection's unsent output drained (spurious calls are harmless);
 //! * [`Session::close`] when the connection goes away.
 //!
-//! Lifecycle: nothing runs until the first message, JSON `{"AuthToken","columns","rows"}`; with a good
-//! token (or auth off, or a token already checked from the `Authorization` header) the program starts
-//! at that size. When it exits, everything it printed is sent, then a close `1000` with the reason
+//! Lifecycle: nothing runs until the first message, JSON `{"AuthToken","columns","rows"}`; its
+//! token is judged in its turn ([`crate::auth`]), and once admitted (or with auth off, or with a right
+//! `Authorization` header at the upgrade) the program starts at that size. When it exits, everything it printed is sent, then a close `1000` with the reason
 //! `exit N` or `signal N`. When the client goes away first, the process group gets `SIGHUP`, then
 //! `SIGKILL` after a grace period, and is reaped (see [`super::reaper`]).
 //!
@@ -21,15 +21,14 @@
 //! while it is over `max_pending_input`, so the server stops reading the socket.
 #![forbid(unsafe_code)]
 
-use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::proto::{self, ClientMessage, DecodeError, ServerMessage};
 use super::sys::{self, Command, PtyRead};
 use super::terminal::{Launcher, PtyLauncher, Terminal};
-use crate::auth::{Policy, constant_time_eq};
+use crate::auth::{Admission, Verdict};
 use crate::routes::Waker;
 
 /// Close codes the session sends (RFC 6455 §7.4.1).
@@ -42,28 +41,6 @@ pub mod close_code {
     pub const POLICY_VIOLATION: u16 = 1008;
     /// The program could not be started.
     pub const INTERNAL_ERROR: u16 = 1011;
-}
-
-/// Who may use the terminal.
-#[derive(Clone)]
-pub enum Auth {
-    /// `--no-auth`: anyone who can connect.
-    Disabled,
-    /// The first message's `AuthToken` must equal this token (compared in constant time).
-    Token(String),
-    /// The server's policy decides (its token, or none with `--no-auth`); failures are counted there.
-    Policy(Arc<Policy>),
-}
-
-impl std::fmt::Debug for Auth {
-    /// Never prints the token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::Disabled => write!(f, "Disabled"),
-            Auth::Token(_) => write!(f, "Token(<redacted>)"),
-            Auth::Policy(p) => write!(f, "Policy(auth required: {})", p.auth_required()),
-        }
-    }
 }
 
 /// Sizes and times that bound a session.
@@ -103,7 +80,6 @@ pub struct Config {
     pub command: Command,
     /// `--read-only-tty`: output only, input is dropped.
     pub read_only: bool,
-    pub auth: Auth,
     pub limits: Limits,
     /// What starts the program: real PTYs, or a fake in tests.
     pub launcher: Arc<dyn Launcher>,
@@ -116,11 +92,10 @@ impl std::fmt::Debug for dyn Launcher {
 }
 
 impl Config {
-    pub fn new(command: Command, auth: Auth) -> Config {
+    pub fn new(command: Command) -> Config {
         Config {
             command,
             read_only: false,
-            auth,
             limits: Limits::default(),
             launcher: Arc::new(PtyLauncher),
         }
@@ -154,6 +129,10 @@ pub enum Outcome {
 
 enum State {
     AwaitingInit,
+    /// The init message's token waits for its verdict, then the program starts at `size`.
+    AwaitingVerdict {
+        size: sys::WinSize,
+    },
     Running(Box<Running>),
     /// The close frame is queued and the program gone or hung up; the fds stay open (they may still
     /// be watched) until [`Session::close`].
@@ -179,32 +158,38 @@ struct Running {
 /// One terminal session. See the module documentation.
 pub struct Session {
     config: Arc<Config>,
-    preauthenticated: bool,
-    /// The client's address, whose wrong tokens the policy counts.
-    peer: Option<IpAddr>,
+    /// The connection's standing with the token.
+    admission: Admission,
     waker: Option<Waker>,
     state: State,
 }
 
 impl Session {
-    /// A session waiting for its first message. `preauthenticated`: the server already checked the
-    /// token (an `Authorization: Bearer` header). `waker`: called from another thread to make the
-    /// server call [`Session::handle_ready`]; needed only where `pidfd_open` is unavailable.
-    pub fn new(config: Arc<Config>, preauthenticated: bool, waker: Option<Waker>) -> Session {
+    /// A session waiting for its first message. `admission`: the connection's standing with the
+    /// token (a bearer header may be presented already). `waker`: called from another thread to
+    /// make the server call [`Session::handle_ready`] (when the token is judged, and where
+    /// `pidfd_open` is unavailable, when the program exits).
+    pub fn new(config: Arc<Config>, admission: Admission, waker: Option<Waker>) -> Session {
         Session {
             config,
-            preauthenticated,
-            peer: None,
+            admission,
             waker,
             state: State::AwaitingInit,
         }
     }
 
-    /// The client's address: wrong tokens from it are counted by the policy, which makes it
-    /// wait after a few ([`Policy::verify_token`]).
-    pub fn with_peer(mut self, peer: Option<IpAddr>) -> Session {
-        self.peer = peer;
-        self
+    /// Whether the client may use the terminal.
+    pub fn is_admitted(&self) -> bool {
+        self.admission.is_admitted()
+    }
+
+    /// Heap bytes the session holds for its client: input not yet taken by the PTY and the
+    /// output frame (for the server's memory budget).
+    pub fn held_bytes(&self) -> usize {
+        match &self.state {
+            State::Running(r) => r.input.capacity() + r.frame.capacity(),
+            _ => 0,
+        }
     }
 
     /// The fds to register with the event loop once [`Outcome::Spawned`] was returned: the PTY master,
@@ -214,7 +199,7 @@ impl Session {
         match &self.state {
             State::Running(r) => r.term.fds(),
             State::Ended { term } => term.fds(),
-            State::AwaitingInit | State::Closed => Vec::new(),
+            State::AwaitingInit | State::AwaitingVerdict { .. } | State::Closed => Vec::new(),
         }
     }
 
@@ -235,15 +220,19 @@ impl Session {
     pub fn wants_input(&self) -> bool {
         match &self.state {
             State::Running(r) => r.input.len() < self.config.limits.max_pending_input,
+            // Nothing more is read until the token is judged.
+            State::AwaitingVerdict { .. } => false,
             _ => true,
         }
     }
 
-    /// One complete message from the client (binary, or text with the same bytes).
-    pub fn handle_message(&mut self, msg: &[u8], tx: &mut dyn Transport) -> Outcome {
+    /// One complete message from the client (binary, or text with the same bytes), at `now`.
+    pub fn handle_message(&mut self, msg: &[u8], now: Instant, tx: &mut dyn Transport) -> Outcome {
         match &mut self.state {
-            State::Ended { .. } | State::Closed => Outcome::Continue,
-            State::AwaitingInit => self.handle_init(msg, tx),
+            State::Ended { .. } | State::Closed | State::AwaitingVerdict { .. } => {
+                Outcome::Continue
+            }
+            State::AwaitingInit => self.handle_init(msg, now, tx),
             State::Running(r) => {
                 match proto::decode_client(msg) {
                     Ok(ClientMessage::Input(bytes)) => {
@@ -277,7 +266,7 @@ impl Session {
         }
     }
 
-    fn handle_init(&mut self, msg: &[u8], tx: &mut dyn Transport) -> Outcome {
+    fn handle_init(&mut self, msg: &[u8], now: Instant, tx: &mut dyn Transport) -> Outcome {
         let init = match proto::decode_client(msg) {
             Ok(ClientMessage::Init(init)) => init,
             Ok(_) | Err(_) => {
@@ -288,26 +277,33 @@ impl Session {
                 );
             }
         };
-        let authorised = self.preauthenticated
-            || match &self.config.auth {
-                Auth::Disabled => true,
-                Auth::Token(expected) => init
-                    .auth_token
-                    .as_deref()
-                    .is_some_and(|given| constant_time_eq(expected.as_bytes(), given.as_bytes())),
-                Auth::Policy(policy) => {
-                    !policy.auth_required()
-                        || init
-                            .auth_token
-                            .as_deref()
-                            .is_some_and(|given| policy.verify_token(given, self.peer))
-                }
-            };
-        if !authorised {
-            self.fail(tx, close_code::POLICY_VIOLATION, "authentication failed");
-            return Outcome::AuthFailed;
+        if let Some(token) = init.auth_token.as_deref().filter(|t| !t.is_empty()) {
+            self.admission.present(token, now);
         }
-        let size = init.size.unwrap_or_default();
+        self.state = State::AwaitingVerdict {
+            size: init.size.unwrap_or_default(),
+        };
+        self.settle_admission(tx)
+    }
+
+    /// Start the program once the token is judged right; refuse the client if wrong.
+    fn settle_admission(&mut self, tx: &mut dyn Transport) -> Outcome {
+        let State::AwaitingVerdict { size } = self.state else {
+            return Outcome::Continue;
+        };
+        match self.admission.verdict() {
+            Verdict::Pending => return Outcome::Continue,
+            Verdict::Admitted => {}
+            Verdict::Refused | Verdict::Absent => {
+                self.fail(tx, close_code::POLICY_VIOLATION, "authentication failed");
+                return Outcome::AuthFailed;
+            }
+        }
+        self.start(size, tx)
+    }
+
+    /// Start the program at `size`.
+    fn start(&mut self, size: sys::WinSize, tx: &mut dyn Transport) -> Outcome {
         let launched = self
             .config
             .launcher
@@ -360,6 +356,9 @@ impl Session {
 
     /// A source was ready, or the session was woken.
     pub fn handle_ready(&mut self, tx: &mut dyn Transport) -> Outcome {
+        if let State::AwaitingVerdict { .. } = self.state {
+            return self.settle_admission(tx);
+        }
         self.pump(tx)
     }
 

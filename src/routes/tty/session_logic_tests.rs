@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::routes::tty::proto::{self, ClientMessage, Init};
@@ -153,17 +153,21 @@ fn limits() -> Limits {
 }
 
 fn session(fake: &Fake, read_only: bool) -> Session {
-    let mut config = Config::new(Command::new("fake"), Auth::Token(TOKEN.into()));
+    let mut config = Config::new(Command::new("fake"));
     config.limits = limits();
     config.read_only = read_only;
     config.launcher = Arc::new(fake.clone());
-    Session::new(Arc::new(config), false, None)
+    let policy = Arc::new(crate::auth::Policy::new(Some(TOKEN.into()), vec![], vec![]));
+    let admission = policy
+        .admission(None, crate::routes::Waker::noop(), Instant::now())
+        .expect("admission");
+    Session::new(Arc::new(config), admission, None)
 }
 
 fn send(s: &mut Session, wire: &mut Wire, msg: &ClientMessage<'_>) -> Outcome {
     let mut buf = Vec::new();
     proto::encode_client(msg, &mut buf);
-    s.handle_message(&buf, wire)
+    s.handle_message(&buf, Instant::now(), wire)
 }
 
 fn init(token: &str) -> ClientMessage<'static> {

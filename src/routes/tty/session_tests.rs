@@ -4,6 +4,25 @@ use super::*;
 use crate::routes::tty::sys::WinSize;
 use std::time::Instant;
 
+/// A connection's standing with a policy whose token is `token` (`None`: auth off), from an
+/// address of its own (so the token gate's per-address rate never delays a test).
+fn admission(token: Option<&str>) -> crate::auth::Admission {
+    static PEERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = PEERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let policy = Arc::new(crate::auth::Policy::new(
+        token.map(str::to_owned),
+        vec![],
+        vec![],
+    ));
+    policy
+        .admission(
+            Some(std::net::IpAddr::from(n.to_be_bytes())),
+            Waker::noop(),
+            Instant::now(),
+        )
+        .expect("admission")
+}
+
 /// The connection as the session sees it: frames queued, and a client that reads them or not.
 #[derive(Default)]
 struct Wire {
@@ -46,7 +65,7 @@ const TOKEN: &str = "s3cret-token";
 fn config(program: &str, args: &[&str]) -> Config {
     let mut command = Command::new(program);
     command.args = args.iter().map(Into::into).collect();
-    let mut config = Config::new(command, Auth::Token(TOKEN.into()));
+    let mut config = Config::new(command);
     config.limits.hangup_grace = Duration::from_millis(300);
     config
 }
@@ -56,7 +75,7 @@ impl Harness {
         // The harness polls on a short period, so being woken needs no action.
         let waker = Waker::new(|| {});
         Harness {
-            session: Session::new(Arc::new(config), false, Some(waker)),
+            session: Session::new(Arc::new(config), admission(Some(TOKEN)), Some(waker)),
             wire: Wire::default(),
             reading: true,
             output: Vec::new(),
@@ -102,7 +121,9 @@ impl Harness {
     }
 
     fn send_raw(&mut self, msg: &[u8]) -> Outcome {
-        let o = self.session.handle_message(msg, &mut self.wire);
+        let o = self
+            .session
+            .handle_message(msg, Instant::now(), &mut self.wire);
         self.outcome(o)
     }
 
@@ -279,17 +300,23 @@ fn bad_token_is_refused_and_nothing_runs() {
 
 #[test]
 fn auth_disabled_or_preauthenticated() {
-    let mut cfg = config("sh", &["-c", "exit 0"]);
-    cfg.auth = Auth::Disabled;
-    let mut h = Harness::new(cfg);
+    let mut h = Harness::new(config("sh", &["-c", "exit 0"]));
+    h.session = Session::new(
+        Arc::new(config("sh", &["-c", "exit 0"])),
+        admission(None),
+        None,
+    );
     assert_eq!(h.send_raw(b"{}"), Outcome::Spawned);
     h.wait_close();
 
+    // A right bearer token at the upgrade: the init message needs none.
     let cfg = Arc::new(config("sh", &["-c", "exit 0"]));
-    let mut s = Session::new(cfg, true, None);
+    let mut bearer = admission(Some(TOKEN));
+    bearer.present(TOKEN, Instant::now());
+    let mut s = Session::new(cfg, bearer, None);
     let mut wire = Wire::default();
     assert_eq!(
-        s.handle_message(br#"{"columns":10,"rows":5}"#, &mut wire),
+        s.handle_message(br#"{"columns":10,"rows":5}"#, Instant::now(), &mut wire),
         Outcome::Spawned
     );
 }

@@ -13,11 +13,13 @@ fn malformed_messages_close_with_protocol_error() {
         r#"{"type":"request","request_id":"1","request":{"type":"open_stream","stream_id":1}}"#,
     ] {
         let mut c = Client::ready(&shared, Version::Hrana3);
-        let err = c.session.on_text(bad).expect_err(bad);
+        let err = c.session.on_text(bad, Instant::now()).expect_err(bad);
         assert_eq!(err.close_code(), 1002, "{bad}");
         assert!(err.reason().len() <= 123);
         // Later input is ignored, no panic.
-        c.session.on_text(bad).expect("ignored after failure");
+        c.session
+            .on_text(bad, Instant::now())
+            .expect("ignored after failure");
     }
     let mut c = Client::ready(&shared, Version::Hrana3);
     assert_eq!(

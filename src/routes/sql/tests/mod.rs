@@ -13,7 +13,7 @@ mod streams;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -56,16 +56,24 @@ struct Client {
 }
 
 impl Client {
+    /// `header_auth`: the upgrade carried the right token as `Authorization: Bearer`.
     fn new(shared: &Arc<SqlShared>, version: Version, header_auth: bool) -> Client {
         let (tx, notified) = channel();
-        let session = HranaSession::new(
-            Arc::clone(shared),
-            version,
-            header_auth,
-            crate::routes::Waker::new(move || {
-                let _ = tx.send(());
-            }),
-        );
+        let waker = crate::routes::Waker::new(move || {
+            let _ = tx.send(());
+        });
+        // Each client its own address, so the token gate's per-address rate never delays one.
+        static PEERS: AtomicU32 = AtomicU32::new(1);
+        let peer = std::net::IpAddr::from(PEERS.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        let now = Instant::now();
+        let mut admission = shared
+            .policy()
+            .admission(Some(peer), waker.clone(), now)
+            .expect("admission");
+        if header_auth {
+            admission.present(TOKEN, now);
+        }
+        let session = HranaSession::new(Arc::clone(shared), version, admission, waker);
         Client {
             session,
             notified,
@@ -86,7 +94,7 @@ impl Client {
     }
 
     fn send(&mut self, msg: Json) -> Result<(), SessionError> {
-        self.session.on_text(&msg.to_string())
+        self.session.on_text(&msg.to_string(), Instant::now())
     }
 
     fn drain(&mut self) {
@@ -124,7 +132,7 @@ impl Client {
             let _ = self
                 .notified
                 .recv_timeout(left.min(Duration::from_millis(200)));
-            self.session.on_notified();
+            self.session.on_woken().expect("woken");
         }
     }
 

@@ -81,3 +81,17 @@ fn too_many_stored_sql_texts_is_an_error_response() {
     let e = c.err(json!({"type": "store_sql", "sql_id": 3, "sql": "SELECT 1"}));
     assert_eq!(e["code"], "SQL_STORE_TOO_MANY");
 }
+
+#[test]
+fn stored_sql_texts_are_bounded_in_bytes_too() {
+    let db = TempDb::new("storebytes");
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| c.max_stored_sql_bytes = 20);
+    let mut c = Client::ready(&shared, Version::Hrana2);
+    c.ok(json!({"type": "store_sql", "sql_id": 1, "sql": "SELECT 1 -- ten more"}));
+    let e = c.err(json!({"type": "store_sql", "sql_id": 2, "sql": "SELECT 2"}));
+    assert_eq!(e["code"], "SQL_STORE_TOO_MANY");
+    // Closing one frees its bytes.
+    c.ok(json!({"type": "close_sql", "sql_id": 1}));
+    c.ok(json!({"type": "store_sql", "sql_id": 2, "sql": "SELECT 2"}));
+    assert!(c.session.held_bytes() >= "SELECT 2".len());
+}

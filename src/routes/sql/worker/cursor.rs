@@ -183,7 +183,10 @@ impl Feed<'_> {
     fn wait_fetch(&mut self) -> bool {
         loop {
             let job = match self.rx.recv_timeout(self.idle) {
-                Ok(job) => job,
+                Ok(job) => {
+                    self.replier.out.took(&job);
+                    job
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     self.end = Some(CursorEnd::IdleTimeout);
                     return false;

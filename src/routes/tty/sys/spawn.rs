@@ -105,7 +105,13 @@ struct Prepared {
     max_signal: libc::c_int,
     /// Upper bound for closing fds one by one where `close_range` is unavailable.
     max_fd: libc::c_int,
+    /// The open-file limit the server started with, given back to the child.
+    nofile: Option<libc::rlimit>,
 }
+
+/// Variables of the server's environment no child sees: the token (`WSBRIDGE_TOKEN` is how it
+/// is passed without showing in `ps`, and a shell must not hand it to everything it runs).
+const SECRET_VARS: [&str; 1] = ["WSBRIDGE_TOKEN"];
 
 impl Prepared {
     fn new(cmd: &Command) -> io::Result<Prepared> {
@@ -122,9 +128,11 @@ impl Prepared {
         for arg in &cmd.args {
             argv.push(cstring(arg.as_bytes())?);
         }
-        // The server's environment, TERM replaced, then the command's own variables.
-        let mut vars: Vec<(OsString, OsString)> =
-            std::env::vars_os().filter(|(k, _)| k != "TERM").collect();
+        // The server's environment, secrets removed, TERM replaced, then the command's own
+        // variables.
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| k != "TERM" && !SECRET_VARS.iter().any(|s| k == s))
+            .collect();
         vars.push(("TERM".into(), TERM.into()));
         for (k, v) in &cmd.env {
             vars.retain(|(key, _)| key != k);
@@ -180,6 +188,7 @@ impl Prepared {
             cwd_error,
             max_signal: libc::SIGRTMAX(),
             max_fd: open_files_limit().min(65_536),
+            nofile: crate::sys::original_nofile_limit(),
         })
     }
 }
@@ -246,7 +255,7 @@ pub fn spawn(cmd: &Command, size: WinSize) -> io::Result<(Pty, Child)> {
 /// # Safety
 ///
 /// Must only be called in the child right after `fork`, with every signal blocked. Only
-/// async-signal-safe functions are called (setsid, ioctl, dup2, close, the close_range syscall, sigaction, pthread_sigmask,
+/// async-signal-safe functions are called (setsid, ioctl, dup2, close, the close_range syscall, setrlimit, sigaction, pthread_sigmask,
 /// chdir, execve, write, _exit); nothing allocates, locks or panics; every pointer comes from
 /// `prepared`, built before the fork and still alive in this copy of the address space.
 unsafe fn child_after_fork(prepared: &Prepared, slave: RawFd) -> ! {
@@ -274,6 +283,11 @@ unsafe fn child_after_fork(prepared: &Prepared, slave: RawFd) -> ! {
             for fd in 3..prepared.max_fd {
                 libc::close(fd);
             }
+        }
+        // The open-file limit the server started with (setrlimit is async-signal-safe); failing
+        // leaves the raised one, which is harmless.
+        if let Some(limit) = &prepared.nofile {
+            libc::setrlimit(libc::RLIMIT_NOFILE, limit);
         }
         // Dispositions back to default: handlers reset on exec anyway, but ignored signals (Rust
         // ignores SIGPIPE) would stay ignored in the shell and everything it starts.
