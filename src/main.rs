@@ -13,7 +13,7 @@ use wsbridge::cli::{parse_seconds, parse_size};
 use wsbridge::protocol::{Limits, Timeouts};
 use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
-use wsbridge::server::{Config, Routes, Server};
+use wsbridge::server::{Config, Routes, Server, Stop};
 
 #[derive(Parser)]
 #[command(
@@ -360,12 +360,18 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         (Some(token), true) => println!("open http://{addr}/?token={token}"),
         _ => println!("open http://{addr}/"),
     }
-    let result = server.run().map_err(|e| format!("event loop: {e}"));
-    // Terminals were hung up when their connections closed: wait for their programs to go.
-    if !tty::reaper::wait_idle(shutdown_timeout) {
-        log::warn!("some terminal programs were still running at exit");
+    let stop = server.run().map_err(|e| format!("event loop: {e}"))?;
+    match stop {
+        // Terminals were hung up when their connections closed: wait for their programs to go.
+        Stop::Graceful => {
+            if !tty::reaper::wait_idle(shutdown_timeout) {
+                log::warn!("some terminal programs were still running at exit");
+            }
+        }
+        // A second interrupt: kill the terminals' programs and go, without waiting.
+        Stop::Forced => tty::reaper::kill_all_now(),
     }
-    result
+    Ok(())
 }
 
 /// The token in `path`: its first line, without surrounding whitespace.

@@ -76,6 +76,15 @@ impl Routes {
     }
 }
 
+/// How [`Server::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Every connection closed, or the shutdown timeout passed.
+    Graceful,
+    /// A second stop request: connections were dropped; the caller exits without waiting.
+    Forced,
+}
+
 /// Asks a running server to shut down gracefully, from any thread.
 #[derive(Clone)]
 pub struct ShutdownHandle {
@@ -188,8 +197,8 @@ impl Server {
         Ok(())
     }
 
-    /// Run until shut down.
-    pub fn run(&mut self) -> io::Result<()> {
+    /// Run until shut down; says how the run ended.
+    pub fn run(&mut self) -> io::Result<Stop> {
         let mut events = Events::with_capacity(1024);
         let tick = self.config.tick();
         let mut next_tick = Instant::now() + tick;
@@ -220,9 +229,9 @@ impl Server {
                             });
                         }
                         if self.shutdown_requested.swap(false, Ordering::SeqCst)
-                            && self.on_stop_request(now)
+                            && let Some(stop) = self.on_stop_request(now)
                         {
-                            return Ok(());
+                            return Ok(stop);
                         }
                     }
                     SIGNALS => {
@@ -233,8 +242,8 @@ impl Server {
                             .unwrap_or_default();
                         for signal in signals {
                             log::info!("signal {signal}: shutting down");
-                            if self.on_stop_request(now) {
-                                return Ok(());
+                            if let Some(stop) = self.on_stop_request(now) {
+                                return Ok(stop);
                             }
                         }
                     }
@@ -289,7 +298,7 @@ impl Server {
                 && (self.conns.is_empty() || now >= deadline)
             {
                 self.close_all(now);
-                return Ok(());
+                return Ok(Stop::Graceful);
             }
         }
     }
@@ -498,12 +507,12 @@ impl Server {
     }
 
     /// A shutdown request: the first starts a graceful shutdown, a second one ends at once.
-    /// Returns whether to return from `run` now.
-    fn on_stop_request(&mut self, now: Instant) -> bool {
+    /// Returns how `run` ends now, if it does.
+    fn on_stop_request(&mut self, now: Instant) -> Option<Stop> {
         if self.shutdown_deadline.is_some() {
             log::warn!("second stop request: exiting now");
             self.close_all(now);
-            return true;
+            return Some(Stop::Forced);
         }
         self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
         if let Some(mut listener) = self.listener.take() {
@@ -512,7 +521,7 @@ impl Server {
         for id in self.ids() {
             self.with_conn(id, now, |conn, _, env| conn.on_shutdown(env));
         }
-        self.conns.is_empty()
+        self.conns.is_empty().then_some(Stop::Graceful)
     }
 
     fn close_all(&mut self, now: Instant) {

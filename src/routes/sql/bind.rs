@@ -137,6 +137,23 @@ pub(crate) fn is_blank_sql(sql: &str) -> bool {
     true
 }
 
+/// `ROLLBACK` or `ROLLBACK TRANSACTION`, any case and spacing, optional `;` (not `ROLLBACK TO`
+/// a savepoint).
+pub(crate) fn is_rollback(sql: &str) -> bool {
+    let sql = sql.trim().trim_end_matches(';');
+    let mut words = sql.split_ascii_whitespace();
+    if !words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("ROLLBACK"))
+    {
+        return false;
+    }
+    match words.next() {
+        None => true,
+        Some(w) => w.eq_ignore_ascii_case("TRANSACTION") && words.next().is_none(),
+    }
+}
+
 /// `BEGIN TRANSACTION READONLY` / `BEGIN READONLY`, any case and spacing, optional `;`.
 pub(crate) fn is_begin_readonly(sql: &str) -> bool {
     let sql = sql.trim().trim_end_matches(';');

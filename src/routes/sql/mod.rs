@@ -12,6 +12,7 @@
 
 mod bind;
 pub mod db;
+mod decode;
 mod error;
 mod exec;
 pub mod proto;
@@ -110,7 +111,7 @@ impl Route for SqlRoute {
 
     fn on_ready(&mut self, why: Ready, cx: &mut RouteContext<'_>) {
         if why == Ready::Woken
-            && let Err(error) = self.session.on_woken()
+            && let Err(error) = self.session.on_woken(cx.now)
         {
             return self.fail(&error, cx);
         }

@@ -9,7 +9,14 @@
 //! structure that includes an unrecognized field, it must ignore this field". An unknown `type`,
 //! a missing field or a value of the wrong type is a deserialization error, which the session
 //! turns into a protocol-error close, never a panic.
+//!
+//! The structures tagged by a `type` field are parsed by [`tagged`], not by serde's
+//! internally-tagged enums: those first copy the whole object into a generic tree (so a 64 MiB
+//! message cost more than a gigabyte); here nothing of the peer's input is held but the typed
+//! result, and nesting is bounded.
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use base64::Engine as _;
@@ -18,6 +25,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// A Hrana protocol version, negotiated as a WebSocket subprotocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,22 +85,138 @@ impl fmt::Display for Version {
 // Client messages
 // ---------------------------------------------------------------------------------------------
 
+/// How deep tagged structures may nest (batch conditions nest): deeper is refused rather than
+/// recursed into.
+const MAX_TAGGED_DEPTH: u32 = 16;
+
+thread_local! {
+    static TAGGED_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// How deep arrays and objects may nest in a whole message.
+const MAX_JSON_DEPTH: usize = 48;
+
+/// Parse a message (or any protocol structure) from a peer's JSON text. One linear pass first
+/// bounds the nesting, so the parse below costs a bounded multiple of the input however it is
+/// shaped, and never recurses deep.
+pub fn from_json<'de, T: Deserialize<'de>>(text: &'de str) -> serde_json::Result<T> {
+    if nesting_depth(text) > MAX_JSON_DEPTH {
+        return Err(de::Error::custom(format!(
+            "JSON nested more than {MAX_JSON_DEPTH} deep"
+        )));
+    }
+    serde_json::from_str(text)
+}
+
+/// The deepest nesting of arrays and objects in JSON text (strings skipped).
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Only the `type` of an object; every other field is skipped, not kept.
+#[derive(Deserialize)]
+struct Tag<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+}
+
+/// Deserialize an object whose `type` field says what it is, without building a tree of it:
+/// the object is taken as a borrowed slice of the input, its `type` read in a pass that skips
+/// everything else, then `variant` parses the slice as the struct that type names (that struct
+/// ignores the `type` field like any unknown one). `None` from `variant`: an unknown type.
+fn tagged<'de, D: Deserializer<'de>, T>(
+    d: D,
+    expected: &'static [&'static str],
+    variant: impl FnOnce(&str, &'de str) -> Option<serde_json::Result<T>>,
+) -> Result<T, D::Error> {
+    let raw = <&'de RawValue>::deserialize(d)?;
+    let text = raw.get();
+    let depth = TAGGED_DEPTH.with(|d| {
+        let depth = d.get() + 1;
+        d.set(depth);
+        depth
+    });
+    let result = if depth > MAX_TAGGED_DEPTH {
+        Err(de::Error::custom(format!(
+            "structures nested more than {MAX_TAGGED_DEPTH} deep"
+        )))
+    } else {
+        serde_json::from_str::<Tag<'_>>(text)
+            .map_err(de::Error::custom)
+            .and_then(|tag| match variant(&tag.kind, text) {
+                Some(parsed) => parsed.map_err(de::Error::custom),
+                None => Err(de::Error::unknown_variant(&tag.kind, expected)),
+            })
+    };
+    TAGGED_DEPTH.with(|d| d.set(depth - 1));
+    result
+}
+
+/// Parse `text` as `T`, then wrap it.
+fn as_variant<'de, T: Deserialize<'de>, U>(
+    text: &'de str,
+    wrap: impl FnOnce(T) -> U,
+) -> Option<serde_json::Result<U>> {
+    Some(serde_json::from_str(text).map(wrap))
+}
+
 /// `type ClientMsg = HelloMsg | RequestMsg`
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum ClientMsg {
     /// `{"type": "hello", "jwt": string | null}`; `@libsql/client` omits `jwt` without a token.
-    Hello {
-        #[serde(default)]
-        jwt: Option<String>,
-    },
+    Hello { jwt: Option<String> },
     /// `{"type": "request", "request_id": int32, "request": Request}`
     Request { request_id: i32, request: Request },
 }
 
+#[derive(Deserialize)]
+struct HelloMsg {
+    #[serde(default)]
+    jwt: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RequestMsg {
+    request_id: i32,
+    request: Request,
+}
+
+impl<'de> Deserialize<'de> for ClientMsg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        tagged(d, &["hello", "request"], |kind, text| match kind {
+            "hello" => as_variant(text, |m: HelloMsg| ClientMsg::Hello { jwt: m.jwt }),
+            "request" => as_variant(text, |m: RequestMsg| ClientMsg::Request {
+                request_id: m.request_id,
+                request: m.request,
+            }),
+            _ => None,
+        })
+    }
+}
+
 /// The payload of a `request` message.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum Request {
     OpenStream(OpenStreamReq),
     CloseStream(CloseStreamReq),
@@ -106,6 +230,40 @@ pub enum Request {
     StoreSql(StoreSqlReq),
     CloseSql(CloseSqlReq),
     GetAutocommit(GetAutocommitReq),
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const TYPES: &[&str] = &[
+            "open_stream",
+            "close_stream",
+            "execute",
+            "batch",
+            "open_cursor",
+            "close_cursor",
+            "fetch_cursor",
+            "sequence",
+            "describe",
+            "store_sql",
+            "close_sql",
+            "get_autocommit",
+        ];
+        tagged(d, TYPES, |kind, text| match kind {
+            "open_stream" => as_variant(text, Request::OpenStream),
+            "close_stream" => as_variant(text, Request::CloseStream),
+            "execute" => as_variant(text, Request::Execute),
+            "batch" => as_variant(text, Request::Batch),
+            "open_cursor" => as_variant(text, Request::OpenCursor),
+            "close_cursor" => as_variant(text, Request::CloseCursor),
+            "fetch_cursor" => as_variant(text, Request::FetchCursor),
+            "sequence" => as_variant(text, Request::Sequence),
+            "describe" => as_variant(text, Request::Describe),
+            "store_sql" => as_variant(text, Request::StoreSql),
+            "close_sql" => as_variant(text, Request::CloseSql),
+            "get_autocommit" => as_variant(text, Request::GetAutocommit),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,8 +375,7 @@ pub struct BatchStep {
 }
 
 /// Batch conditions. Steps are referenced by 0-based index.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum BatchCond {
     Ok {
         step: u32,
@@ -237,6 +394,39 @@ pub enum BatchCond {
     },
     /// Hrana 3.
     IsAutocommit {},
+}
+
+#[derive(Deserialize)]
+struct StepCond {
+    step: u32,
+}
+
+#[derive(Deserialize)]
+struct NotCond {
+    cond: Box<BatchCond>,
+}
+
+#[derive(Deserialize)]
+struct ListCond {
+    conds: Vec<BatchCond>,
+}
+
+#[derive(Deserialize)]
+struct NoFields {}
+
+impl<'de> Deserialize<'de> for BatchCond {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const TYPES: &[&str] = &["ok", "error", "not", "and", "or", "is_autocommit"];
+        tagged(d, TYPES, |kind, text| match kind {
+            "ok" => as_variant(text, |c: StepCond| BatchCond::Ok { step: c.step }),
+            "error" => as_variant(text, |c: StepCond| BatchCond::Error { step: c.step }),
+            "not" => as_variant(text, |c: NotCond| BatchCond::Not { cond: c.cond }),
+            "and" => as_variant(text, |c: ListCond| BatchCond::And { conds: c.conds }),
+            "or" => as_variant(text, |c: ListCond| BatchCond::Or { conds: c.conds }),
+            "is_autocommit" => as_variant(text, |_: NoFields| BatchCond::IsAutocommit {}),
+            _ => None,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,7 +506,7 @@ impl fmt::Display for Error {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StmtResult {
     pub cols: Vec<Col>,
     pub rows: Vec<Vec<Value>>,
@@ -415,36 +605,42 @@ const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
 );
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ValueRepr {
-    Null,
-    Integer {
-        #[serde(deserialize_with = "i64_from_str_or_number")]
-        value: i64,
-    },
-    Float {
-        value: f64,
-    },
-    Text {
-        value: String,
-    },
-    Blob {
-        base64: String,
-    },
+struct IntegerValue {
+    #[serde(deserialize_with = "i64_from_str_or_number")]
+    value: i64,
+}
+
+#[derive(Deserialize)]
+struct FloatValue {
+    value: f64,
+}
+
+#[derive(Deserialize)]
+struct TextValue {
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct BlobValue<'a> {
+    #[serde(borrow)]
+    base64: Cow<'a, str>,
 }
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
-        Ok(match ValueRepr::deserialize(d)? {
-            ValueRepr::Null => Value::Null,
-            ValueRepr::Integer { value } => Value::Integer(value),
-            ValueRepr::Float { value } => Value::Float(value),
-            ValueRepr::Text { value } => Value::Text(value),
-            ValueRepr::Blob { base64 } => Value::Blob(
+        const TYPES: &[&str] = &["null", "integer", "float", "text", "blob"];
+        tagged(d, TYPES, |kind, text| match kind {
+            "null" => as_variant(text, |_: NoFields| Value::Null),
+            "integer" => as_variant(text, |v: IntegerValue| Value::Integer(v.value)),
+            "float" => as_variant(text, |v: FloatValue| Value::Float(v.value)),
+            "text" => as_variant(text, |v: TextValue| Value::Text(v.value)),
+            "blob" => Some(serde_json::from_str::<BlobValue<'_>>(text).and_then(|v| {
                 BASE64_LENIENT
-                    .decode(base64.as_bytes())
-                    .map_err(|_| de::Error::custom("blob is not valid base64"))?,
-            ),
+                    .decode(v.base64.as_bytes())
+                    .map(Value::Blob)
+                    .map_err(|_| de::Error::custom("blob is not valid base64"))
+            })),
+            _ => None,
         })
     }
 }
@@ -548,6 +744,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Parse JSON text, as the session does (the tagged structures borrow from the text).
+    fn value_from<T: serde::de::DeserializeOwned>(
+        json: serde_json::Value,
+    ) -> serde_json::Result<T> {
+        serde_json::from_str(&json.to_string())
+    }
+
     fn to_value<T: Serialize>(t: &T) -> serde_json::Value {
         serde_json::from_str(&serde_json::to_string(t).expect("serialize")).expect("reparse")
     }
@@ -606,20 +809,17 @@ mod tests {
 
     #[test]
     fn values_decode_leniently_where_harmless() {
-        let v: Value =
-            serde_json::from_value(json!({"type":"integer","value":"-42"})).expect("int");
+        let v: Value = value_from(json!({"type":"integer","value":"-42"})).expect("int");
         assert_eq!(v, Value::Integer(-42));
-        let v: Value = serde_json::from_value(json!({"type":"integer","value":7})).expect("int");
+        let v: Value = value_from(json!({"type":"integer","value":7})).expect("int");
         assert_eq!(v, Value::Integer(7));
-        let v: Value = serde_json::from_value(json!({"type":"float","value":3})).expect("float");
+        let v: Value = value_from(json!({"type":"float","value":3})).expect("float");
         assert_eq!(v, Value::Float(3.0));
         for b64 in ["AAEC/w", "AAEC/w==", "AAEC/w="] {
-            let v: Value =
-                serde_json::from_value(json!({"type":"blob","base64": b64})).expect("blob");
+            let v: Value = value_from(json!({"type":"blob","base64": b64})).expect("blob");
             assert_eq!(v, Value::Blob(vec![0, 1, 2, 255]), "{b64}");
         }
-        let v: Value =
-            serde_json::from_value(json!({"type":"null","extra":1})).expect("unknown field");
+        let v: Value = value_from(json!({"type":"null","extra":1})).expect("unknown field");
         assert_eq!(v, Value::Null);
     }
 
@@ -637,7 +837,7 @@ mod tests {
             json!([1]),
         ] {
             assert!(
-                serde_json::from_value::<Value>(bad.clone()).is_err(),
+                serde_json::from_str::<Value>(&bad.to_string()).is_err(),
                 "{bad}"
             );
         }
@@ -746,5 +946,37 @@ mod tests {
             to_value(&entry),
             json!({"type":"step_end","affected_row_count":1,"last_insert_rowid":null})
         );
+    }
+
+    /// The `type` may come anywhere in an object, and nesting is bounded instead of recursed
+    /// into without end (batch conditions nest).
+    #[test]
+    fn tagged_objects_any_field_order_and_bounded_depth() {
+        let m: ClientMsg = serde_json::from_str(
+            r#"{"request":{"stmt":{"sql":"SELECT 1","args":[{"value":"5","type":"integer"}]},"stream_id":1,"type":"execute"},"request_id":3,"type":"request"}"#,
+        )
+        .expect("type last");
+        let ClientMsg::Request {
+            request_id: 3,
+            request: Request::Execute(req),
+        } = m
+        else {
+            panic!("{m:?}");
+        };
+        assert_eq!(req.stmt.args, [Value::Integer(5)]);
+        let nested = |depth: usize| {
+            let cond = format!(
+                r#"{}{{"type":"ok","step":0}}{}"#,
+                r#"{"type":"not","cond":"#.repeat(depth),
+                "}".repeat(depth)
+            );
+            from_json::<BatchCond>(&cond)
+        };
+        assert!(nested(12).is_ok());
+        assert!(nested(20).is_err());
+        let error = nested(100_000).expect_err("too deep").to_string();
+        assert!(error.contains("nested more than 48"), "{error}");
+        let error = nested(30).expect_err("too deep").to_string();
+        assert!(error.contains("nested more than 16"), "{error}");
     }
 }

@@ -13,8 +13,9 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::Instant;
 
 use super::db::SqlShared;
+use super::decode;
 use super::error;
-use super::proto::{ClientMsg, Error, Request, Response, ServerMsg, Version};
+use super::proto::{self, ClientMsg, Error, Request, Response, ServerMsg, Version};
 use super::worker::{self, Job, Outbox, StreamHandle};
 
 mod resolve;
@@ -118,6 +119,9 @@ pub struct HranaSession {
     outgoing_bytes: usize,
     /// Bytes of the stored SQL texts.
     sql_bytes: usize,
+    /// A large message being decoded off the loop, and its size.
+    decoding: Option<Receiver<decode::Decoded>>,
+    decoding_bytes: usize,
     outbox: Outbox,
     completions: Receiver<String>,
     /// Jobs sent to workers whose reply has not been collected yet.
@@ -155,6 +159,8 @@ impl HranaSession {
             outgoing: VecDeque::new(),
             outgoing_bytes: 0,
             sql_bytes: 0,
+            decoding: None,
+            decoding_bytes: 0,
             outbox,
             completions,
             in_flight: 0,
@@ -178,7 +184,18 @@ impl HranaSession {
         if matches!(self.state, State::Failed | State::Closed) {
             return Ok(());
         }
-        let msg: ClientMsg = match serde_json::from_str(text) {
+        if text.len() > decode::INLINE_DECODE_MAX {
+            // Decoded off the loop; nothing more is read until it is done (`wants_input`).
+            self.decoding_bytes = text.len();
+            self.decoding = Some(decode::submit(text.to_owned(), self.waker.clone()));
+            return Ok(());
+        }
+        self.on_decoded(proto::from_json(text).map_err(|e| e.to_string()), now)
+    }
+
+    /// A client message, decoded (here or on the decoder thread).
+    fn on_decoded(&mut self, decoded: decode::Decoded, now: Instant) -> Result<(), SessionError> {
+        let msg = match decoded {
             Ok(msg) => msg,
             Err(e) => return Err(self.fail_protocol(format!("invalid client message: {e}"))),
         };
@@ -217,7 +234,16 @@ impl HranaSession {
     /// Collects the responses that workers finished and the verdict on a `hello`'s token.
     /// Call when the waker fired (calling it more often is harmless). `Err`: the token was
     /// wrong; close as [`HranaSession::on_text`] says.
-    pub fn on_woken(&mut self) -> Result<(), SessionError> {
+    pub fn on_woken(&mut self, now: Instant) -> Result<(), SessionError> {
+        if let Some(decoding) = &self.decoding
+            && let Ok(decoded) = decoding.try_recv()
+        {
+            self.decoding = None;
+            self.decoding_bytes = 0;
+            if !matches!(self.state, State::Failed | State::Closed) {
+                self.on_decoded(decoded, now)?;
+            }
+        }
         while let Ok(text) = self.completions.try_recv() {
             self.in_flight = self.in_flight.saturating_sub(1);
             self.outbox.held.fetch_sub(text.len(), Ordering::Relaxed);
@@ -246,7 +272,10 @@ impl HranaSession {
     /// Heap bytes the client made this session hold: queued jobs, replies not yet sent, stored
     /// SQL texts (for the server's memory budget).
     pub fn held_bytes(&self) -> usize {
-        self.outbox.held.load(Ordering::Relaxed) + self.outgoing_bytes + self.sql_bytes
+        self.outbox.held.load(Ordering::Relaxed)
+            + self.outgoing_bytes
+            + self.sql_bytes
+            + self.decoding_bytes
     }
 
     /// False while the connection has too many requests in flight: stop reading the socket
@@ -254,7 +283,9 @@ impl HranaSession {
     pub fn wants_input(&self) -> bool {
         match self.state {
             State::AwaitingHello | State::Ready => {
-                self.in_flight + self.outgoing.len() < self.shared.config().max_outstanding_requests
+                self.decoding.is_none()
+                    && self.in_flight + self.outgoing.len()
+                        < self.shared.config().max_outstanding_requests
             }
             State::CheckingHello | State::Failed | State::Closed => false,
         }

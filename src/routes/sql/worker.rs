@@ -18,7 +18,8 @@ use super::exec::{self, Budget, Control, ExecStep, ExecStmt, Outcome, StreamConn
 mod cursor;
 
 use self::cursor::CursorEnd;
-use super::proto::{CursorEntry, Error, Response, ServerMsg};
+use super::bind::is_rollback;
+use super::proto::{BatchResult, CursorEntry, Error, Response, ServerMsg, StmtResult};
 use crate::routes::Waker;
 
 /// A request for a stream's worker, already validated by the session.
@@ -306,11 +307,27 @@ impl Worker {
     }
 
     /// For requests that run SQL: reports a transaction rolled back by the idle timeout once.
-    fn take_tx_timeout(&mut self, request_id: i32) -> bool {
+    /// After an idle rollback the client's transaction is gone, and no later statement of it may
+    /// run on its own (it would autocommit: half a transaction on disk). Every statement fails
+    /// with `TRANSACTION_TIMEOUT` until the client sends `ROLLBACK` (answered as done, though
+    /// SQLite has no transaction open any more) or closes the stream. Returns whether the
+    /// request was answered here.
+    fn answer_after_timeout(
+        &mut self,
+        request_id: i32,
+        sqls: &[&str],
+        rolled_back: Option<fn() -> Response>,
+    ) -> bool {
         if !self.tx_timed_out {
             return false;
         }
-        self.tx_timed_out = false;
+        if let ([sql], Some(done)) = (sqls, rolled_back)
+            && is_rollback(sql)
+        {
+            self.tx_timed_out = false;
+            self.reply(request_id, Ok(done()));
+            return true;
+        }
         let secs = self.config().idle_transaction_timeout.as_secs_f64();
         self.reply(
             request_id,
@@ -339,7 +356,10 @@ impl Worker {
         }
         match job {
             Job::Execute { request_id, stmt } => {
-                if self.take_tx_timeout(request_id) {
+                let done = || Response::Execute {
+                    result: StmtResult::default(),
+                };
+                if self.answer_after_timeout(request_id, &[&stmt.sql], Some(done)) {
                     return Flow::Continue;
                 }
                 let Some(conn) = self.conn.as_mut() else {
@@ -352,7 +372,14 @@ impl Worker {
                 self.reply(request_id, res);
             }
             Job::Batch { request_id, steps } => {
-                if self.take_tx_timeout(request_id) {
+                let sqls: Vec<&str> = steps.iter().map(|s| &*s.stmt.sql).collect();
+                let done = || Response::Batch {
+                    result: BatchResult {
+                        step_results: vec![Some(StmtResult::default())],
+                        step_errors: vec![None],
+                    },
+                };
+                if self.answer_after_timeout(request_id, &sqls, Some(done)) {
                     return Flow::Continue;
                 }
                 let Some(conn) = self.conn.as_mut() else {
@@ -363,7 +390,8 @@ impl Worker {
                 self.reply(request_id, Ok(Response::Batch { result }));
             }
             Job::Sequence { request_id, sql } => {
-                if self.take_tx_timeout(request_id) {
+                let done = || Response::Sequence {};
+                if self.answer_after_timeout(request_id, &[&sql], Some(done)) {
                     return Flow::Continue;
                 }
                 let Some(conn) = self.conn.as_mut() else {
@@ -386,7 +414,8 @@ impl Worker {
                 self.reply(request_id, Ok(Response::GetAutocommit { is_autocommit }));
             }
             Job::OpenCursor { request_id, steps } => {
-                if self.take_tx_timeout(request_id) {
+                let sqls: Vec<&str> = steps.iter().map(|s| &*s.stmt.sql).collect();
+                if self.answer_after_timeout(request_id, &sqls, None) {
                     return Flow::Continue;
                 }
                 self.cursor_expired = false;

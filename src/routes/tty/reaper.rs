@@ -1,8 +1,10 @@
 //! Ends and reaps the children of closed terminal sessions, off the event loop.
 //!
-//! A session whose client went away hands its child here ([`hang_up`]): its process group and every
-//! other process of its session (a shell's background jobs have their own groups) get `SIGHUP` at
-//! once and `SIGKILL` when the grace period ends; the child is reaped with a non-blocking `waitpid`
+//! A session whose client went away hands its child here ([`hang_up`], which returns at once: the
+//! signals and the look through `/proc` for the session's other processes happen on this module's
+//! thread, never on the event loop): its process group and every other process of its session (a
+//! shell's background jobs have their own groups) get `SIGHUP` at once and `SIGKILL` when the
+//! grace period ends; the child is reaped with a non-blocking `waitpid`
 //! (only our own pids: never `waitpid(-1)`, which would steal other children). The session's other
 //! members are not our children: init reaps them.
 //! One lazily started thread polls while there is work and sleeps on a condition variable otherwise.
@@ -23,9 +25,10 @@ const POLL: Duration = Duration::from_millis(10);
 const SCAN: Duration = Duration::from_millis(100);
 
 enum Job {
-    /// A hung-up child (and its session) to kill at `kill_at` if still alive, and to reap.
+    /// A child (and its session) to hang up, kill at `kill_at` if still alive, and reap.
     Doomed {
         child: Child,
+        hung_up: bool,
         kill_at: Instant,
         killed: bool,
         /// When the session was last looked for other live members (after the child was reaped).
@@ -35,8 +38,19 @@ enum Job {
     Watch { pid: libc::pid_t, waker: Waker },
 }
 
+#[derive(Default)]
+struct State {
+    /// Jobs not being worked on right now (the thread takes them out while it signals, scans
+    /// and reaps, so that nobody waits for the lock meanwhile).
+    jobs: Vec<Job>,
+    /// Doomed children not yet done with, wherever their job is.
+    doomed: usize,
+    /// Kill whatever is left now (shutdown's deadline passed).
+    kill_now: bool,
+}
+
 struct Reaper {
-    jobs: Mutex<Vec<Job>>,
+    state: Mutex<State>,
     work: Condvar,
     idle: Condvar,
 }
@@ -45,7 +59,7 @@ fn reaper() -> &'static Reaper {
     static REAPER: OnceLock<&'static Reaper> = OnceLock::new();
     REAPER.get_or_init(|| {
         let r: &'static Reaper = Box::leak(Box::new(Reaper {
-            jobs: Mutex::new(Vec::new()),
+            state: Mutex::new(State::default()),
             work: Condvar::new(),
             idle: Condvar::new(),
         }));
@@ -59,31 +73,26 @@ fn reaper() -> &'static Reaper {
     })
 }
 
-fn lock(r: &Reaper) -> MutexGuard<'_, Vec<Job>> {
-    // A panic while holding the lock cannot leave the Vec inconsistent; keep going.
-    r.jobs.lock().unwrap_or_else(|e| e.into_inner())
+fn lock(r: &Reaper) -> MutexGuard<'_, State> {
+    // A panic while holding the lock cannot leave the state inconsistent; keep going.
+    r.state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Hangs up `child`'s process group and session now (`SIGHUP`), kills them (`SIGKILL`) after `grace`
+/// Hangs up `child`'s process group and session (`SIGHUP`), kills them (`SIGKILL`) after `grace`
 /// if anything is still alive, and reaps the child. Also for a child already reaped: what it left
-/// running in its session goes too. Returns at once.
-pub fn hang_up(mut child: Child, grace: Duration) {
-    let reaped = matches!(child.try_wait(), Ok(Some(_)));
-    if !reaped && let Err(e) = child.signal_group(Signal::Hangup) {
-        log::warn!("tty: SIGHUP to process group {}: {e}", child.pid());
-    }
-    // The session id is the leader's pid; while any member lives, the kernel does not reuse it.
-    let others = sys::signal_session(child.pid(), Signal::Hangup);
-    if reaped && others == 0 {
-        return;
-    }
+/// running in its session goes too. Returns at once; the work is done on the reaper's thread.
+pub fn hang_up(child: Child, grace: Duration) {
     let r = reaper();
-    lock(r).push(Job::Doomed {
+    let mut state = lock(r);
+    state.doomed += 1;
+    state.jobs.push(Job::Doomed {
         child,
+        hung_up: false,
         kill_at: Instant::now() + grace,
         killed: false,
         last_scan: None,
     });
+    drop(state);
     r.work.notify_one();
 }
 
@@ -91,25 +100,25 @@ pub fn hang_up(mut child: Child, grace: Duration) {
 /// `pidfd_open` is unavailable. The watch ends by itself once it has fired.
 pub fn watch(pid: u32, waker: Waker) {
     let r = reaper();
-    lock(r).push(Job::Watch {
+    lock(r).jobs.push(Job::Watch {
         pid: pid as libc::pid_t,
         waker,
     });
     r.work.notify_one();
 }
 
-/// Stops watching `pid` (the session reaped it itself, or is going away).
+/// Stops watching `pid` (the session reaped it itself, or is going away). A watch the thread
+/// is looking at right now may still fire once, which is harmless.
 pub fn unwatch(pid: u32) {
     let pid = pid as libc::pid_t;
-    lock(reaper()).retain(|job| !matches!(job, Job::Watch { pid: p, .. } if *p == pid));
+    lock(reaper())
+        .jobs
+        .retain(|job| !matches!(job, Job::Watch { pid: p, .. } if *p == pid));
 }
 
 /// How many hung-up children are not reaped yet.
 pub fn pending() -> usize {
-    lock(reaper())
-        .iter()
-        .filter(|j| matches!(j, Job::Doomed { .. }))
-        .count()
+    lock(reaper()).doomed
 }
 
 /// Waits until every hung-up child is reaped or `timeout` passes; after the timeout every remaining one
@@ -117,76 +126,128 @@ pub fn pending() -> usize {
 pub fn wait_idle(timeout: Duration) -> bool {
     let r = reaper();
     let deadline = Instant::now() + timeout;
-    let mut jobs = lock(r);
+    let mut state = lock(r);
     loop {
-        if !jobs.iter().any(|j| matches!(j, Job::Doomed { .. })) {
+        if state.doomed == 0 {
             return true;
         }
         let now = Instant::now();
         if now >= deadline {
-            for job in jobs.iter_mut() {
-                if let Job::Doomed { kill_at, .. } = job {
-                    *kill_at = now;
-                }
-            }
+            state.kill_now = true;
             r.work.notify_one();
             // SIGKILLed processes die promptly; give the thread a moment to reap them.
-            let (j, _) = r
+            let (state, _) = r
                 .idle
-                .wait_timeout(jobs, Duration::from_millis(500))
+                .wait_timeout(state, Duration::from_millis(500))
                 .unwrap_or_else(|e| e.into_inner());
-            return !j.iter().any(|j| matches!(j, Job::Doomed { .. }));
+            return state.doomed == 0;
         }
-        jobs = r
+        state = r
             .idle
-            .wait_timeout(jobs, deadline - now)
+            .wait_timeout(state, deadline - now)
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
 }
 
+/// `SIGKILL` to the process group of every hung-up child, now, on the calling thread: for a
+/// server that must exit at once (a second interrupt). Their other session members and the
+/// reaping are left to the system.
+pub fn kill_all_now() {
+    let r = reaper();
+    let mut state = lock(r);
+    // Jobs the thread holds right now are killed by it.
+    state.kill_now = true;
+    r.work.notify_one();
+    for job in &state.jobs {
+        if let Job::Doomed { child, .. } = job
+            && let Err(e) = child.signal_group(Signal::Kill)
+        {
+            log::warn!("tty: SIGKILL to process group {}: {e}", child.pid());
+        }
+    }
+}
+
+/// One look at a doomed child: signal what is due, reap. Returns whether the job goes on.
+fn look_at(
+    child: &mut Child,
+    hung_up: &mut bool,
+    kill_at: Instant,
+    killed: &mut bool,
+    last_scan: &mut Option<Instant>,
+    now: Instant,
+) -> bool {
+    let reaped = match child.try_wait() {
+        Ok(status) => status.is_some(),
+        Err(e) => {
+            // ECHILD: someone else reaped it.
+            log::warn!("tty: waitpid({}): {e}", child.pid());
+            true
+        }
+    };
+    if !*hung_up {
+        *hung_up = true;
+        if !reaped && let Err(e) = child.signal_group(Signal::Hangup) {
+            log::warn!("tty: SIGHUP to process group {}: {e}", child.pid());
+        }
+        // The session id is the leader's pid; while any member lives, the kernel does not
+        // reuse it.
+        let others = sys::signal_session(child.pid(), Signal::Hangup);
+        if reaped && others == 0 {
+            return false;
+        }
+    }
+    if !*killed && now >= kill_at {
+        *killed = true;
+        if !reaped && let Err(e) = child.signal_group(Signal::Kill) {
+            log::warn!("tty: SIGKILL to process group {}: {e}", child.pid());
+        }
+        sys::signal_session(child.pid(), Signal::Kill);
+    }
+    if !reaped {
+        true
+    } else if *killed {
+        false
+    } else if last_scan.is_none_or(|t| now - t >= SCAN) {
+        *last_scan = Some(now);
+        !sys::session_members(child.pid()).is_empty()
+    } else {
+        true
+    }
+}
+
 fn run(r: &'static Reaper) {
-    let mut jobs = lock(r);
+    let mut state = lock(r);
     loop {
-        if jobs.is_empty() {
+        if state.jobs.is_empty() {
             r.idle.notify_all();
-            jobs = r.work.wait(jobs).unwrap_or_else(|e| e.into_inner());
+            state = r.work.wait(state).unwrap_or_else(|e| e.into_inner());
             continue;
         }
+        let kill_now = std::mem::take(&mut state.kill_now);
+        let mut batch = std::mem::take(&mut state.jobs);
+        drop(state);
+        // Signals, waitpid and /proc scans without the lock: the event loop's hang_up never
+        // waits for them.
         let now = Instant::now();
         let mut fired: Vec<Waker> = Vec::new();
-        jobs.retain_mut(|job| match job {
+        let mut done = 0;
+        batch.retain_mut(|job| match job {
             Job::Doomed {
                 child,
+                hung_up,
                 kill_at,
                 killed,
                 last_scan,
             } => {
-                let reaped = match child.try_wait() {
-                    Ok(status) => status.is_some(),
-                    Err(e) => {
-                        // ECHILD: someone else reaped it.
-                        log::warn!("tty: waitpid({}): {e}", child.pid());
-                        true
-                    }
-                };
-                if !*killed && now >= *kill_at {
-                    *killed = true;
-                    if !reaped && let Err(e) = child.signal_group(Signal::Kill) {
-                        log::warn!("tty: SIGKILL to process group {}: {e}", child.pid());
-                    }
-                    sys::signal_session(child.pid(), Signal::Kill);
+                if kill_now {
+                    *kill_at = now;
                 }
-                if !reaped {
-                    true
-                } else if *killed {
-                    false
-                } else if last_scan.is_none_or(|t| now - t >= SCAN) {
-                    *last_scan = Some(now);
-                    !sys::session_members(child.pid()).is_empty()
-                } else {
-                    true
+                let keep = look_at(child, hung_up, *kill_at, killed, last_scan, now);
+                if !keep {
+                    done += 1;
                 }
+                keep
             }
             Job::Watch { pid, waker } => match sys::has_exited(*pid) {
                 Ok(false) => true,
@@ -196,20 +257,22 @@ fn run(r: &'static Reaper) {
                 }
             },
         });
-        if !fired.is_empty() {
-            // Wake outside the lock: a waker may call back into this module.
-            drop(jobs);
-            for waker in fired {
-                waker.wake();
-            }
-            jobs = lock(r);
+        for waker in fired {
+            waker.wake();
         }
-        if !jobs.iter().any(|j| matches!(j, Job::Doomed { .. })) {
+        state = lock(r);
+        batch.append(&mut state.jobs);
+        state.jobs = batch;
+        state.doomed -= done;
+        if state.doomed == 0 {
             r.idle.notify_all();
         }
-        jobs = r
+        if state.jobs.is_empty() {
+            continue;
+        }
+        state = r
             .work
-            .wait_timeout(jobs, POLL)
+            .wait_timeout(state, POLL)
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }

@@ -171,3 +171,19 @@ fn attach_is_refused() {
     assert_eq!(e["code"], "SQLITE_AUTH", "{e}");
     assert!(!std::path::Path::new(&other).exists());
 }
+
+/// A message over the inline limit is decoded off the loop, and answered like any other; the
+/// session reads nothing more until it is decoded.
+#[test]
+fn large_messages_are_decoded_off_the_loop() {
+    let (_db, shared) = file_db("largemsg");
+    let mut c = Client::ready(&shared, Version::Hrana2);
+    c.open(1);
+    let big = "x".repeat(200 << 10);
+    let id = c.request(json!({"type": "execute", "stream_id": 1,
+        "stmt": {"sql": "SELECT length(?)", "args": [text(&big)]}}));
+    assert!(!c.session.wants_input(), "reading waits for the decode");
+    let msg = c.wait(id);
+    assert_eq!(msg["response"]["result"]["rows"][0][0], int(200 << 10));
+    assert!(c.session.wants_input());
+}

@@ -151,7 +151,47 @@ fn idle_transaction_is_rolled_back() {
         c.ok(json!({"type": "get_autocommit", "stream_id": 1}))["is_autocommit"],
         true
     );
+    // No half commits: every later statement of the stream fails until its ROLLBACK.
+    for sql in ["INSERT INTO t VALUES (4)", "SELECT x FROM t", "COMMIT"] {
+        assert_eq!(c.sql_err(1, sql)["code"], "TRANSACTION_TIMEOUT", "{sql}");
+    }
+    let batch = c.err(json!({"type": "batch", "stream_id": 1, "batch": {"steps": [
+        {"stmt": {"sql": "INSERT INTO t VALUES (5)"}}]}}));
+    assert_eq!(batch["code"], "TRANSACTION_TIMEOUT");
+    assert_eq!(c.sql(1, "ROLLBACK")["rows"], json!([]));
     assert_eq!(c.sql(1, "SELECT x FROM t")["rows"], json!([[int(2)]]));
+}
+
+/// The hostile-peers review's case: BEGIN, INSERT 1, idle past the timeout, then INSERT 2,
+/// INSERT 3, COMMIT pipelined. Nothing of the transaction may reach the file.
+#[test]
+fn a_pipeline_after_an_idle_rollback_commits_nothing() {
+    let db = TempDb::new("halfcommit");
+    let shared = shared_with(&db.path_str(), Some(TOKEN), |c| {
+        c.idle_transaction_timeout = Duration::from_millis(150);
+    });
+    let mut c = Client::ready(&shared, Version::Hrana2);
+    c.open(1);
+    c.sql(1, "CREATE TABLE t (x)");
+    c.sql(1, "BEGIN IMMEDIATE");
+    c.sql(1, "INSERT INTO t VALUES (1)");
+    std::thread::sleep(Duration::from_millis(600));
+    let ids: Vec<i32> = [
+        "INSERT INTO t VALUES (2)",
+        "INSERT INTO t VALUES (3)",
+        "COMMIT",
+    ]
+    .iter()
+    .map(|sql| c.request(json!({"type": "execute", "stream_id": 1, "stmt": {"sql": sql}})))
+    .collect();
+    for id in ids {
+        let msg = c.wait(id);
+        assert_eq!(msg["type"], "response_error", "{msg}");
+        assert_eq!(msg["error"]["code"], "TRANSACTION_TIMEOUT");
+    }
+    let mut other = Client::ready(&shared, Version::Hrana2);
+    other.open(1);
+    assert_eq!(other.sql(1, "SELECT count(*) FROM t")["rows"][0][0], int(0));
 }
 
 #[test]

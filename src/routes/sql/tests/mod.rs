@@ -132,7 +132,7 @@ impl Client {
             let _ = self
                 .notified
                 .recv_timeout(left.min(Duration::from_millis(200)));
-            self.session.on_woken().expect("woken");
+            self.session.on_woken(Instant::now()).expect("woken");
         }
     }
 
