@@ -124,7 +124,11 @@ fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> 
     if bytes.trim_ascii_start().first() != Some(&b'{') {
         return Err(DecodeError::BadJson("expected a JSON object".into()));
     }
-    serde_json::from_slice(bytes).map_err(|e| DecodeError::BadJson(e.to_string()))
+    // JSON is UTF-8 (RFC 8259 §8.1), also in the fields skipped unread, which serde_json does
+    // not check when it ignores them.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| DecodeError::BadJson(format!("JSON that is not UTF-8: {e}")))?;
+    serde_json::from_str(text).map_err(|e| DecodeError::BadJson(e.to_string()))
 }
 
 /// Decodes one complete client message (binary, or text carrying the same bytes).
@@ -250,6 +254,19 @@ mod tests {
                 }),
             }))
         );
+    }
+
+    /// A fuzz finding: serde_json skips an unknown field's string without checking its UTF-8.
+    #[test]
+    fn json_that_is_not_utf8_is_refused_even_where_unread() {
+        assert!(matches!(
+            decode_client(b"{\"x\":\"\xff\"}"),
+            Err(DecodeError::BadJson(_))
+        ));
+        assert!(matches!(
+            decode_client(b"1{\"x\":\"\xc3\",\"columns\":80,\"rows\":24}"),
+            Err(DecodeError::BadJson(_))
+        ));
     }
 
     #[test]
