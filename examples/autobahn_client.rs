@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use wsbridge::client::BlockingClient;
+use wsbridge::protocol::deflate::ClientOffer;
 use wsbridge::protocol::{Event, Limits, Message};
 
 fn main() -> ExitCode {
@@ -23,14 +24,18 @@ fn main() -> ExitCode {
     eprintln!("running {count} cases as {agent}");
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={agent}");
-        let result =
-            BlockingClient::connect(&url, &[], Limits::default()).and_then(|mut client| {
+        // Every case offers permessage-deflate (groups 12 and 13 need it; the others decline
+        // or ignore it): `permessage-deflate; client_max_window_bits`, like a browser.
+        let offer = Some(ClientOffer::default());
+        let result = BlockingClient::connect_with(&url, &[], Limits::default(), offer).and_then(
+            |mut client| {
                 client.run(|event, tx, out| {
                     if let Event::Message(message) = event {
                         tx.send_message(*message, out);
                     }
                 })
-            });
+            },
+        );
         if let Err(error) = result {
             // A case may end with the server dropping the connection; the verdict is its.
             eprintln!("case {case}: {error}");

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Summarise a kosoku/Autobahn index.json and judge it.
 
-usage: autobahn-summary.py INDEX_JSON LABEL [--groups 1-10]
+usage: autobahn-summary.py INDEX_JSON LABEL [--groups 1-13]
 
 Prints one line: `LABEL: N cases, OK=.. NON-STRICT=.. INFORMATIONAL=.. UNIMPLEMENTED=.. FAILED=..`
-and one line per case that is not clean. Exits 1 when, within the judged groups, any case is
-FAILED, NON-STRICT or ERROR, or any close verdict is other than OK or INFORMATIONAL.
-UNIMPLEMENTED (permessage-deflate, 12.x/13.x, not negotiated) is reported, not judged.
+and one line per case that is not clean. Exits 1 when, within the judged groups (all of them by
+default), any case is FAILED, NON-STRICT, UNIMPLEMENTED (permessage-deflate, 12.x/13.x, not
+negotiated) or ERROR, or any close verdict is other than OK or INFORMATIONAL, or when the index
+holds fewer than the suite's 517 cases.
 """
 import json
 import sys
@@ -15,7 +16,7 @@ from collections import Counter
 
 def main():
     path, label = sys.argv[1], sys.argv[2]
-    lo, hi = 1, 10
+    lo, hi = 1, 13
     if "--groups" in sys.argv:
         spec = sys.argv[sys.argv.index("--groups") + 1]
         lo, hi = (int(x) for x in spec.split("-"))
@@ -34,11 +35,14 @@ def main():
         group = int(case.split(".")[0])
         if not lo <= group <= hi:
             continue
-        if r["behavior"] in ("FAILED", "NON-STRICT", "ERROR") or r.get("behaviorClose") not in ("OK", "INFORMATIONAL"):
+        if r["behavior"] in ("FAILED", "NON-STRICT", "UNIMPLEMENTED", "ERROR") or r.get("behaviorClose") not in ("OK", "INFORMATIONAL"):
             bad.append(case)
             print(f"  {case}: behavior={r['behavior']} close={r.get('behaviorClose')} code={r.get('remoteCloseCode')}")
     if bad:
         print(f"{label}: {len(bad)} case(s) in groups {lo}-{hi} not clean")
+        sys.exit(1)
+    if (lo, hi) == (1, 13) and len(results) < 517:
+        print(f"{label}: only {len(results)} of the suite's 517 cases ran")
         sys.exit(1)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the Autobahn TestSuite's own cases (through the PyPI package `kosoku`) against wsbridge,
-# both ways, and judge groups 1-10 from each index.json:
+# both ways, and judge all 517 cases (groups 1-13, permessage-deflate included) from each index.json:
 #   server: kosoku -m fuzzingclient drives the release server's echo route;
 #   client: kosoku -m fuzzingserver is driven by wsbridge's client (examples/autobahn_client.rs).
 #

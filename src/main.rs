@@ -13,6 +13,7 @@ use wsbridge::cli::{parse_seconds, parse_size};
 use wsbridge::protocol::{Limits, Timeouts};
 use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
+use wsbridge::server::config::DeflateSettings;
 use wsbridge::server::{Config, Routes, Server, Stop};
 
 #[derive(Parser)]
@@ -119,6 +120,9 @@ struct BenchArgs {
     /// Plain TCP: send SIZE bytes, expect them back (the ceiling for any WebSocket server).
     #[arg(long)]
     raw_tcp: bool,
+    /// Offer permessage-deflate and compress every message (the server must accept it).
+    #[arg(long, conflicts_with = "raw_tcp")]
+    deflate: bool,
     /// Print only the JSON line.
     #[arg(long)]
     json: bool,
@@ -184,6 +188,15 @@ struct ServeArgs {
     /// Seconds to wait for the peer's side of the closing handshake.
     #[arg(long, value_parser = parse_seconds, default_value = "5")]
     close_timeout: Duration,
+    /// permessage-deflate (RFC 7692) for clients that offer it: on or off.
+    #[arg(long, value_parser = parse_on_off, default_value = "on", value_name = "on|off")]
+    deflate: bool,
+    /// The server compressor's window in bits, 9 to 15 (memory grows with it: 4 << N bytes).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(9..=15), default_value_t = 12, value_name = "N")]
+    deflate_window_bits: u8,
+    /// The compressor's zlib memLevel, 1 to 9 (its buffers: 7 << (N + 6) bytes).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9), default_value_t = 5, value_name = "N")]
+    deflate_mem_level: u8,
     /// Log every frame in and out of every connection, annotated (secrets redacted).
     #[arg(long)]
     trace: bool,
@@ -282,6 +295,14 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, not {value:?}")),
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config {
         listen: args.listen,
@@ -299,6 +320,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             message_stall: args.message_stall_timeout,
         },
         max_memory: usize::try_from(args.max_memory).unwrap_or(usize::MAX),
+        deflate: DeflateSettings {
+            enabled: args.deflate,
+            window_bits: args.deflate_window_bits,
+            mem_level: args.deflate_mem_level,
+        },
         write_timeout: args.write_timeout,
         linger_timeout: args.close_timeout,
         shutdown_timeout: args.shutdown_timeout,
@@ -426,6 +452,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         in_flight: args.in_flight,
         text: args.text,
         raw_tcp: args.raw_tcp,
+        deflate: args.deflate,
         server_pid: args.server_pid,
     };
     let report = wsbridge::bench::run(&config)?;

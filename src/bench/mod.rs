@@ -18,9 +18,10 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::client::{WsUrl, mask_seed, random_key};
+use crate::protocol::deflate::{ClientOffer, CodecConfig};
 use crate::protocol::frame::OpCode;
 use crate::protocol::handshake::client::{Offer, parse_client_response, write_client_request};
-use crate::protocol::{Connection, Event, Limits, Message};
+use crate::protocol::{Connection, Event, Limits, Message, Role};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct BenchConfig {
     pub text: bool,
     /// Plain TCP echo, no WebSocket.
     pub raw_tcp: bool,
+    /// Offer permessage-deflate (RFC 7692) and compress every message; the server must accept.
+    pub deflate: bool,
     /// A local server process whose CPU time to measure over the measured window.
     pub server_pid: Option<u32>,
 }
@@ -127,6 +130,7 @@ impl BenchReport {
             "size": c.size,
             "in_flight": c.in_flight,
             "raw_tcp": c.raw_tcp,
+            "deflate": c.deflate,
             "text": c.text,
             "seconds": self.elapsed.as_secs_f64(),
             "messages": self.messages,
@@ -246,6 +250,9 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, String> {
         messages: 0,
         latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
         now: Instant::now(),
+        extensions: config
+            .deflate
+            .then(|| ClientOffer::default().header_value()),
     };
     let mut events = Events::with_capacity(1024);
     let setup_deadline = Instant::now() + Duration::from_secs(30);
@@ -315,9 +322,18 @@ struct Driver<'a> {
     messages: u64,
     latency: Histogram<u64>,
     now: Instant,
+    /// The `Sec-WebSocket-Extensions` offer, with --deflate.
+    extensions: Option<String>,
 }
 
 impl Driver<'_> {
+    fn offer(&self) -> Offer<'_> {
+        Offer {
+            protocols: &[],
+            extensions: self.extensions.as_deref(),
+        }
+    }
+
     fn on_event(
         &mut self,
         client: &mut Client,
@@ -344,7 +360,7 @@ impl Driver<'_> {
                         &self.url.authority(),
                         &self.url.path,
                         &key,
-                        Offer::default(),
+                        self.offer(),
                     );
                     client.phase = Phase::Handshaking {
                         key,
@@ -379,10 +395,17 @@ impl Driver<'_> {
             } else {
                 OpCode::Binary
             };
-            client
-                .conn
-                .sender()
-                .send_frame(true, opcode, payload, &mut client.out);
+            let tx = client.conn.sender();
+            if self.config.deflate {
+                // A whole message, so that it is compressed (RFC 7692 §6).
+                let message = match opcode {
+                    OpCode::Text => Message::Text(std::str::from_utf8(payload).unwrap_or("")),
+                    _ => Message::Binary(payload),
+                };
+                tx.send_message(message, &mut client.out);
+            } else {
+                tx.send_frame(true, opcode, payload, &mut client.out);
+            }
         }
     }
 
@@ -406,9 +429,18 @@ impl Driver<'_> {
         let mut bytes = bytes;
         if let Phase::Handshaking { key, head } = &mut client.phase {
             head.extend_from_slice(bytes);
-            match parse_client_response(head, key, Offer::default()) {
+            match parse_client_response(head, key, self.offer()) {
                 Ok(None) => return Ok(()),
                 Ok(Some(accepted)) => {
+                    if self.config.deflate {
+                        let params = ClientOffer::default()
+                            .accept(accepted.extensions)
+                            .map_err(|e| format!("permessage-deflate: {e}"))?
+                            .ok_or("the server declined permessage-deflate")?;
+                        client
+                            .conn
+                            .enable_deflate(&CodecConfig::new(&params, Role::Client));
+                    }
                     let used = accepted.head_len;
                     let rest = head.len() - used;
                     let start = bytes.len() - rest.min(bytes.len());

@@ -6,10 +6,11 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::protocol::deflate::{ClientOffer, CodecConfig};
 use crate::protocol::handshake::client::{
     Offer, client_key, parse_client_response, write_client_request,
 };
-use crate::protocol::{CloseCode, Connection, Event, Limits, Sender, State};
+use crate::protocol::{CloseCode, Connection, Event, Limits, Role, Sender, State};
 
 /// A parsed `ws://host:port/path` URL (no TLS: `wss://` is refused).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,14 +104,26 @@ pub struct BlockingClient {
 impl BlockingClient {
     /// Connect and complete the opening handshake.
     pub fn connect(url: &str, protocols: &[&str], limits: Limits) -> io::Result<BlockingClient> {
+        Self::connect_with(url, protocols, limits, None)
+    }
+
+    /// Connect, offering permessage-deflate (RFC 7692) if `deflate` is given; it is used if the
+    /// server accepts it, and an answer that does not fit the offer fails the handshake (§5).
+    pub fn connect_with(
+        url: &str,
+        protocols: &[&str],
+        limits: Limits,
+        deflate: Option<ClientOffer>,
+    ) -> io::Result<BlockingClient> {
         let url = WsUrl::parse(url).map_err(io::Error::other)?;
         let mut stream = TcpStream::connect(url.authority())?;
         stream.set_nodelay(true)?;
         let key = random_key()?;
         let mut request = Vec::new();
+        let offered = deflate.map(|d| d.header_value());
         let offer = Offer {
             protocols,
-            extensions: None,
+            extensions: offered.as_deref(),
         };
         write_client_request(&mut request, &url.authority(), &url.path, &key, offer);
         stream.write_all(&request)?;
@@ -130,9 +143,18 @@ impl BlockingClient {
                 Ok(Some(accepted)) => {
                     let protocol = accepted.protocol.map(str::to_owned);
                     let early = head[accepted.head_len..].to_vec();
+                    let mut conn = Connection::client(limits, mask_seed()?);
+                    if let Some(offer) = deflate {
+                        let agreed = offer
+                            .accept(accepted.extensions)
+                            .map_err(|e| io::Error::other(format!("permessage-deflate: {e}")))?;
+                        if let Some(params) = agreed {
+                            conn.enable_deflate(&CodecConfig::new(&params, Role::Client));
+                        }
+                    }
                     return Ok(BlockingClient {
                         stream,
-                        conn: Connection::client(limits, mask_seed()?),
+                        conn,
                         buf,
                         out: Vec::new(),
                         early,

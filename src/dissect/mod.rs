@@ -66,10 +66,19 @@ pub fn explain(error: ProtocolError) -> String {
         }
         ProtocolError::FrameTooLarge => "a frame over the receiver's size limit".into(),
         ProtocolError::MessageTooLarge => "a message over the receiver's size limit".into(),
+        ProtocolError::CompressedBitMisplaced => {
+            "RSV1 on a continuation or control frame: permessage-deflate marks only the first frame of a data message".into()
+        }
+        ProtocolError::Deflate(error) => format!("a compressed message that cannot be inflated ({error})"),
+    };
+    let section = error.rfc_section();
+    let rfc = if section.starts_with("RFC") {
+        ""
+    } else {
+        "RFC 6455 "
     };
     format!(
-        "{what}: RFC 6455 {}, the receiver must fail the connection (close {})",
-        error.rfc_section(),
+        "{what}: {rfc}{section}, the receiver must fail the connection (close {})",
         error.close_code().0
     )
 }

@@ -14,8 +14,9 @@
 
 use super::Role;
 use super::close::{CloseCode, CloseFrame, parse_close_payload};
+use super::deflate::{CodecConfig, Compressor, Decompressor};
 use super::error::ProtocolError;
-use super::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
+use super::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1};
 use super::mask::apply_mask;
 use super::message::{Message, Reassembler};
 pub use super::sender::Sender;
@@ -153,7 +154,7 @@ impl Connection {
     /// Change the size limits, for what is read from now on (a server admits a peer to larger
     /// messages once it has authenticated).
     pub fn set_limits(&mut self, limits: Limits) {
-        self.rx.limits = limits;
+        self.rx.limits = limits.into();
     }
 
     /// Bytes from the peer arrived at `now` (call once per read): the ping and idle timers
@@ -237,9 +238,57 @@ impl Connection {
         }
     }
 
-    /// Heap bytes this connection holds (its reassembly buffer), for memory accounting.
+    /// Heap bytes this connection holds (its reassembly buffer and, with permessage-deflate,
+    /// the compression engines allocated so far), for memory accounting.
     pub fn buffered_capacity(&self) -> usize {
         self.rx.message.buffered_capacity()
+            + self
+                .rx
+                .inflater
+                .as_ref()
+                .map_or(0, |i| i.engine.held_bytes())
+            + self.tx.compression_held_bytes()
+    }
+
+    /// Use permessage-deflate as agreed in the handshake (RFC 7692 §6): received messages with
+    /// RSV1 are inflated, sent messages compressed when that makes them shorter. Nothing is
+    /// allocated until the first compressed message each way.
+    pub fn enable_deflate(&mut self, config: &CodecConfig) {
+        self.rx.inflater = Some(Box::new(Inflater {
+            engine: Decompressor::new(config),
+            active: false,
+            cap: usize::MAX,
+        }));
+        self.tx
+            .set_compressor(Some(Box::new(Compressor::new(config))));
+    }
+
+    /// Bound what a compressed message may still inflate to by the memory the caller can spare
+    /// now (its server-wide budget): beyond it, as beyond the message limit, the connection
+    /// fails with 1009 *while* inflating. Applies until the next call.
+    pub fn set_inflate_headroom(&mut self, headroom: usize) {
+        let held = self.rx.message.buffered_len();
+        if let Some(inflater) = &mut self.rx.inflater {
+            inflater.cap = held.saturating_add(headroom);
+        }
+    }
+
+    /// Whether permessage-deflate is in use.
+    pub fn deflate_enabled(&self) -> bool {
+        self.rx.inflater.is_some()
+    }
+
+    /// Free the compression engines where nothing must be kept (under memory pressure): the
+    /// compressor always (a fresh one refers to nothing, which is always valid for the peer),
+    /// the inflater only between messages and when the peer takes no context over. Returns the
+    /// bytes freed.
+    pub fn release_compression(&mut self) -> usize {
+        let before = self.buffered_capacity();
+        self.tx.release_compressor();
+        if let Some(inflater) = &mut self.rx.inflater {
+            inflater.engine.release();
+        }
+        before - self.buffered_capacity()
     }
 }
 
@@ -268,17 +317,88 @@ enum Completed {
     Gathered(OpCode),
 }
 
+/// The payload of a control frame that arrives in pieces: at most 125 bytes (§5.5), boxed so
+/// that a connection without one holds only a pointer.
+struct ControlPayload {
+    len: u8,
+    bytes: [u8; MAX_CONTROL_PAYLOAD],
+}
+
+impl ControlPayload {
+    fn new_boxed() -> Box<ControlPayload> {
+        Box::new(ControlPayload {
+            len: 0,
+            bytes: [0; MAX_CONTROL_PAYLOAD],
+        })
+    }
+
+    /// Append; the header check has bounded the frame to 125 bytes.
+    fn push(&mut self, chunk: &[u8]) {
+        let start = self.len as usize;
+        let end = (start + chunk.len()).min(MAX_CONTROL_PAYLOAD);
+        self.bytes[start..end].copy_from_slice(&chunk[..end - start]);
+        self.len = end as u8;
+    }
+
+    fn bytes(this: &Option<Box<ControlPayload>>) -> &[u8] {
+        this.as_ref().map_or(&[], |c| &c.bytes[..c.len as usize])
+    }
+}
+
+/// permessage-deflate's receiving side (RFC 7692 §6, §7.2.2).
+struct Inflater {
+    engine: Decompressor,
+    /// The message in progress is compressed (RSV1 on its first frame).
+    active: bool,
+    /// The most a compressed message may inflate to besides the message limit (see
+    /// [`Connection::set_inflate_headroom`]).
+    cap: usize,
+}
+
+/// What the receiver keeps of the frame being read between two inputs: a header cut short,
+/// or how far its payload has come. One or the other, never both.
+enum Pending {
+    /// Between frames.
+    Nothing,
+    /// The first bytes of a header the input cut short (fewer than it needs).
+    Header {
+        len: u8,
+        bytes: [u8; MAX_HEADER_LEN],
+    },
+    /// A frame whose header was read, its payload in progress.
+    Payload(FrameInProgress),
+}
+
+/// [`Limits`] as the receiver keeps them: 4 bytes each (a limit over 4 GiB is taken as 4 GiB,
+/// far beyond what a server should buffer), so an idle connection is smaller.
+#[derive(Clone, Copy)]
+struct HeldLimits {
+    max_frame_size: u32,
+    max_message_size: u32,
+}
+
+impl From<Limits> for HeldLimits {
+    fn from(limits: Limits) -> Self {
+        let held = |limit: u64| u32::try_from(limit).unwrap_or(u32::MAX);
+        HeldLimits {
+            max_frame_size: held(limits.max_frame_size),
+            max_message_size: held(limits.max_message_size),
+        }
+    }
+}
+
 /// The receiving half.
 struct Receiver {
     role: Role,
-    limits: Limits,
-    header: [u8; MAX_HEADER_LEN],
-    header_len: u8,
-    frame: Option<FrameInProgress>,
+    limits: HeldLimits,
+    /// What is kept of a frame between two inputs.
+    pending: Pending,
     message: Reassembler,
     /// The payload of a control frame split across reads. Empty, and unallocated, otherwise: an
     /// idle connection carries no buffer.
-    control: Vec<u8>,
+    control: Option<Box<ControlPayload>>,
+    /// permessage-deflate's receiving side, when negotiated (boxed: most connections have none).
+    inflater: Option<Box<Inflater>>,
     /// The last event borrowed the reassembly buffer: clear it before reading on.
     release_message: bool,
     /// The last event borrowed the control buffer: free it before reading on. (A control frame
@@ -292,12 +412,11 @@ impl Receiver {
     fn new(role: Role, limits: Limits) -> Self {
         Receiver {
             role,
-            limits,
-            header: [0; MAX_HEADER_LEN],
-            header_len: 0,
-            frame: None,
+            limits: limits.into(),
+            pending: Pending::Nothing,
             message: Reassembler::new(),
-            control: Vec::new(),
+            control: None,
+            inflater: None,
             release_message: false,
             release_control: false,
             done: false,
@@ -319,7 +438,7 @@ impl Receiver {
             self.release_message = false;
         }
         if self.release_control {
-            self.control = Vec::new();
+            self.control = None;
             self.release_control = false;
         }
         let (consumed, completed) = match self.read_until_event(input, tx, out) {
@@ -353,7 +472,7 @@ impl Receiver {
             }
             Some(Completed::Gathered(opcode)) => {
                 *release_control = true;
-                match frame_event(opcode, control) {
+                match frame_event(opcode, ControlPayload::bytes(control)) {
                     Ok(event) => Some(event),
                     Err(error) => return Err(fail(done, tx, out, error)),
                 }
@@ -370,16 +489,19 @@ impl Receiver {
     ) -> Result<(usize, Option<Completed>), ProtocolError> {
         let mut pos = 0;
         loop {
-            if self.frame.is_none() {
+            if !matches!(self.pending, Pending::Payload(_)) {
                 let Some((header, header_len)) = self.next_header(input, &mut pos)? else {
                     return Ok((input.len(), None));
                 };
-                let opcode = self.start_frame(&header, header_len)?;
+                let (opcode, compressed) = self.start_frame(&header, header_len)?;
                 // The fast path: the whole frame is in the input and is an event by itself (a
-                // single-frame message, or a control frame). Unmask it where it lies.
+                // single-frame message, or a control frame). Unmask it where it lies. A
+                // compressed message always goes through the inflater into the message buffer.
                 let available = (input.len() - pos) as u64;
                 let whole_event = opcode.is_control()
-                    || (header.fin && matches!(opcode, OpCode::Text | OpCode::Binary));
+                    || (header.fin
+                        && !compressed
+                        && matches!(opcode, OpCode::Text | OpCode::Binary));
                 if whole_event && header.payload_len <= available {
                     let start = pos;
                     let end = pos + header.payload_len as usize;
@@ -391,12 +513,21 @@ impl Receiver {
                     return Ok((end, Some(Completed::InPlace { start, end, opcode })));
                 }
                 if opcode.is_control() {
-                    self.control.clear();
+                    self.control
+                        .get_or_insert_with(ControlPayload::new_boxed)
+                        .len = 0;
                 } else {
+                    if let Some(inflater) = self
+                        .inflater
+                        .as_mut()
+                        .filter(|_| opcode != OpCode::Continuation)
+                    {
+                        inflater.active = compressed;
+                    }
                     self.message
                         .begin_frame(opcode, header_len as u64 + header.payload_len);
                 }
-                self.frame = Some(FrameInProgress {
+                self.pending = Pending::Payload(FrameInProgress {
                     opcode,
                     fin: header.fin,
                     mask: header.mask,
@@ -420,7 +551,11 @@ impl Receiver {
         input: &[u8],
         pos: &mut usize,
     ) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
-        let have = self.header_len as usize;
+        let mut kept = match std::mem::replace(&mut self.pending, Pending::Nothing) {
+            Pending::Header { len, bytes } => (len as usize, bytes),
+            _ => (0, [0; MAX_HEADER_LEN]),
+        };
+        let have = kept.0;
         if have == 0 {
             return Ok(match FrameHeader::decode(&input[*pos..])? {
                 Some((header, len)) => {
@@ -430,47 +565,74 @@ impl Receiver {
                 None => {
                     // Shorter than the header it starts, so under MAX_HEADER_LEN bytes.
                     let rest = &input[*pos..];
-                    self.header[..rest.len()].copy_from_slice(rest);
-                    self.header_len = rest.len() as u8;
+                    if !rest.is_empty() {
+                        kept.1[..rest.len()].copy_from_slice(rest);
+                        self.pending = Pending::Header {
+                            len: rest.len() as u8,
+                            bytes: kept.1,
+                        };
+                    }
                     None
                 }
             });
         }
         let take = (MAX_HEADER_LEN - have).min(input.len() - *pos);
-        self.header[have..have + take].copy_from_slice(&input[*pos..*pos + take]);
-        match FrameHeader::decode(&self.header[..have + take])? {
+        let bytes = &mut kept.1;
+        bytes[have..have + take].copy_from_slice(&input[*pos..*pos + take]);
+        match FrameHeader::decode(&bytes[..have + take])? {
             Some((header, len)) => {
                 // `have` bytes were not enough before, so the header ends in this input.
-                self.header_len = 0;
                 *pos += len - have;
                 Ok(Some((header, len)))
             }
             None => {
-                self.header_len = (have + take) as u8;
+                self.pending = Pending::Header {
+                    len: (have + take) as u8,
+                    bytes: kept.1,
+                };
                 *pos += take;
                 Ok(None)
             }
         }
     }
 
-    /// Apply every rule a header must pass before its payload is read.
+    /// Apply every rule a header must pass before its payload is read; also says whether the
+    /// frame starts a compressed message.
+    ///
+    /// RFC 7692 §6: with permessage-deflate, RSV1 set on the first frame of a data message marks
+    /// it compressed; "An endpoint MUST NOT set the "Per-Message Compressed" bit of control
+    /// frames and non-first fragments of a data message", so RSV1 anywhere else fails the
+    /// connection. Without the extension RSV1 is a reserved bit like the others (§5.2).
     fn start_frame(
         &mut self,
         header: &FrameHeader,
         header_len: usize,
-    ) -> Result<OpCode, ProtocolError> {
-        let opcode = header.check(self.role)?;
-        if header.payload_len > self.limits.max_frame_size {
+    ) -> Result<(OpCode, bool), ProtocolError> {
+        let compressed = self.inflater.is_some() && header.rsv & RSV1 != 0;
+        let opcode = if compressed {
+            let opcode = FrameHeader {
+                rsv: header.rsv & !RSV1,
+                ..*header
+            }
+            .check(self.role)?;
+            if !matches!(opcode, OpCode::Text | OpCode::Binary) {
+                return Err(ProtocolError::CompressedBitMisplaced);
+            }
+            opcode
+        } else {
+            header.check(self.role)?
+        };
+        if header.payload_len > u64::from(self.limits.max_frame_size) {
             return Err(ProtocolError::FrameTooLarge);
         }
         if !opcode.is_control() {
             self.message.check_frame(
                 opcode,
                 header_len as u64 + header.payload_len,
-                self.limits.max_message_size,
+                u64::from(self.limits.max_message_size),
             )?;
         }
-        Ok(opcode)
+        Ok((opcode, compressed))
     }
 
     /// What a control frame obliges this side to send, as soon as it is read.
@@ -508,7 +670,7 @@ impl Receiver {
         tx: &mut Sender,
         out: &mut Vec<u8>,
     ) -> Result<Option<Completed>, ProtocolError> {
-        let Some(frame) = self.frame.as_mut() else {
+        let Pending::Payload(frame) = &mut self.pending else {
             return Ok(None);
         };
         let take = frame.remaining.min((input.len() - *pos) as u64) as usize;
@@ -520,7 +682,19 @@ impl Receiver {
         frame.mask_phase = ((frame.mask_phase as usize + take) % 4) as u8;
         frame.remaining -= take as u64;
         if frame.opcode.is_control() {
-            self.control.extend_from_slice(chunk);
+            self.control
+                .get_or_insert_with(ControlPayload::new_boxed)
+                .push(chunk);
+        } else if let Some(inflater) = self.inflater.as_mut().filter(|i| i.active) {
+            // RFC 7692 §7.2.2, as the payload arrives: the buffer never holds more than the
+            // message limit, however far the data would inflate.
+            let limit = inflate_limit(&self.limits, inflater.cap);
+            self.message.push_with(|buf| {
+                inflater
+                    .engine
+                    .inflate(chunk, buf, limit)
+                    .map_err(ProtocolError::from)
+            })?;
         } else {
             self.message.push(chunk)?;
         }
@@ -528,20 +702,38 @@ impl Receiver {
             return Ok(None);
         }
         let (opcode, fin) = (frame.opcode, frame.fin);
-        self.frame = None;
+        self.pending = Pending::Nothing;
         if opcode.is_control() {
-            let control = std::mem::take(&mut self.control);
-            let answered = self.answer_control(opcode, &control, tx, out);
+            let control = self.control.take();
+            let answered = self.answer_control(opcode, ControlPayload::bytes(&control), tx, out);
             self.control = control;
             answered?;
             return Ok(Some(Completed::Gathered(opcode)));
         }
         if fin {
+            if let Some(inflater) = self.inflater.as_mut().filter(|i| i.active) {
+                // §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload
+                // of the message" and inflate them too.
+                inflater.active = false;
+                let limit = inflate_limit(&self.limits, inflater.cap);
+                self.message.push_with(|buf| {
+                    inflater
+                        .engine
+                        .finish(buf, limit)
+                        .map_err(ProtocolError::from)
+                })?;
+            }
             self.message.complete()?;
             return Ok(Some(Completed::Reassembled));
         }
         Ok(None)
     }
+}
+
+/// The most bytes a compressed message may inflate to: the message limit, counted in payload,
+/// and the caller's memory headroom.
+fn inflate_limit(limits: &HeldLimits, cap: usize) -> usize {
+    (limits.max_message_size as usize).min(cap)
 }
 
 /// The event for a frame that is complete by itself (already validated, and answered).

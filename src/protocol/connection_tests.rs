@@ -6,7 +6,7 @@ use crate::protocol::frame::write_frame;
 
 /// An event with its borrowed data copied out, so a test can collect and compare them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Owned {
+pub(super) enum Owned {
     Text(String),
     Binary(Vec<u8>),
     Ping(Vec<u8>),
@@ -14,7 +14,7 @@ enum Owned {
     Close(Option<u16>, String),
 }
 
-fn own(event: &Event<'_>) -> Owned {
+pub(super) fn own(event: &Event<'_>) -> Owned {
     match *event {
         Event::Message(Message::Text(t)) => Owned::Text(t.to_owned()),
         Event::Message(Message::Binary(b)) => Owned::Binary(b.to_vec()),
@@ -25,7 +25,10 @@ fn own(event: &Event<'_>) -> Owned {
 }
 
 /// Feed `pieces` one after the other, collecting events, the bytes written back, and the error.
-fn feed(conn: &mut Connection, pieces: &[&[u8]]) -> (Vec<Owned>, Vec<u8>, Option<ProtocolError>) {
+pub(super) fn feed(
+    conn: &mut Connection,
+    pieces: &[&[u8]],
+) -> (Vec<Owned>, Vec<u8>, Option<ProtocolError>) {
     let mut events = Vec::new();
     let mut out = Vec::new();
     for piece in pieces {
@@ -303,7 +306,7 @@ fn two_peers_talk_and_close_cleanly() {
 }
 
 /// The Close a failed connection sent, decoded from `out`.
-fn close_code_sent(out: &[u8]) -> Option<u16> {
+pub(super) fn close_code_sent(out: &[u8]) -> Option<u16> {
     let (header, n) = FrameHeader::decode(out).ok()??;
     (header.opcode == 0x8 && out.len() >= n + 2).then(|| u16::from_be_bytes([out[n], out[n + 1]]))
 }

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use super::close::{CloseBodyError, CloseCode};
+use super::deflate::DeflateError;
 
 /// Why a peer's bytes were refused after the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,13 @@ pub enum ProtocolError {
     FrameTooLarge,
     /// A message (payload plus frame headers) larger than the configured maximum message size.
     MessageTooLarge,
+    /// RSV1 (the compressed bit of permessage-deflate) on a continuation or control frame
+    /// (RFC 7692 §6.1: it is set on the first frame of a message only, and control frames are
+    /// never compressed).
+    CompressedBitMisplaced,
+    /// A compressed message that does not inflate: invalid DEFLATE data, or more than the
+    /// message limit once inflated (RFC 7692 §7.2.2).
+    Deflate(DeflateError),
 }
 
 impl ProtocolError {
@@ -50,6 +58,7 @@ impl ProtocolError {
             ProtocolError::FrameTooLarge | ProtocolError::MessageTooLarge => {
                 CloseCode::MESSAGE_TOO_BIG
             }
+            ProtocolError::Deflate(error) => error.close_code(),
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -69,6 +78,8 @@ impl ProtocolError {
             ProtocolError::CloseFrameTooShort => "§5.5.1",
             ProtocolError::InvalidCloseCode(_) => "§7.4",
             ProtocolError::FrameTooLarge | ProtocolError::MessageTooLarge => "§10.4",
+            ProtocolError::CompressedBitMisplaced => "RFC 7692 §6.1",
+            ProtocolError::Deflate(_) => "RFC 7692 §7.2.2",
         }
     }
 }
@@ -102,11 +113,21 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
             ProtocolError::FrameTooLarge => f.write_str("frame over the size limit"),
             ProtocolError::MessageTooLarge => f.write_str("message over the size limit"),
+            ProtocolError::CompressedBitMisplaced => {
+                f.write_str("RSV1 on a continuation or control frame")
+            }
+            ProtocolError::Deflate(error) => error.fmt(f),
         }
     }
 }
 
 impl std::error::Error for ProtocolError {}
+
+impl From<DeflateError> for ProtocolError {
+    fn from(error: DeflateError) -> Self {
+        ProtocolError::Deflate(error)
+    }
+}
 
 impl From<CloseBodyError> for ProtocolError {
     fn from(error: CloseBodyError) -> Self {

@@ -24,6 +24,9 @@ pub const MAX_HEADER_LEN: usize = 14;
 /// The largest payload of a control frame (§5.5).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// RSV1 in [`FrameHeader::rsv`]: permessage-deflate's "Per-Message Compressed" bit (RFC 7692 §6).
+pub const RSV1: u8 = 0b100;
+
 /// The opcodes RFC 6455 defines (§5.2); the others are reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OpCode {

@@ -243,6 +243,14 @@ impl<'a> Headers<'a> {
             .count()
     }
 
+    /// Every value of a field, one per field line, in order.
+    pub fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        self.0
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
     /// Every element of a list-valued field, across repeated lines, in order (RFC 9110 §5.6.1).
     pub fn tokens<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
         self.0
@@ -346,6 +354,11 @@ impl<'a> RequestHead<'a> {
     /// How many times a field appears.
     pub fn header_count(&self, name: &str) -> usize {
         self.headers.count(name)
+    }
+
+    /// Every value of a field, one per field line, in order.
+    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+        self.headers.values(name)
     }
 
     /// Every element of a list-valued field, across repeated lines.

@@ -114,6 +114,21 @@ impl Reassembler {
         Ok(())
     }
 
+    /// Append bytes that `fill` writes at the end of the buffer (an inflater's output, RFC 7692
+    /// §7.2.2), validating text like [`Reassembler::push`]. What `fill` may append is its own
+    /// business: the inflater bounds it by the message limit as it goes.
+    pub fn push_with<E: From<ProtocolError>>(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let start = self.buf.len();
+        fill(&mut self.buf)?;
+        if self.kind == Some(OpCode::Text) {
+            self.utf8.feed(&self.buf[start..])?;
+        }
+        Ok(())
+    }
+
     /// The final fragment has been read: a text message must not end inside a character.
     pub fn complete(&mut self) -> Result<(), ProtocolError> {
         self.completed = self.kind.take();
@@ -150,6 +165,11 @@ impl Reassembler {
     /// only grows while the message lasts, so a value that stays put means no progress.
     pub fn progress(&self) -> u64 {
         self.wire_bytes.wrapping_add(self.buf.len() as u64)
+    }
+
+    /// Payload bytes of the message in progress held so far.
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len()
     }
 
     /// Bytes of memory held by the buffer (for accounting).

@@ -13,6 +13,7 @@
 //! | [`connection`] | §5, §7 the state machine tying them together |
 //! | [`sender`] | §5.2, §5.3 writing frames, masked on the client side |
 //! | [`timers`] | §5.5.2 keep-alive Pings, idle close, §7.1.1 the wait for the peer's Close |
+//! | [`deflate`] | RFC 7692 permessage-deflate: §5, §7.1 negotiation, §6, §7.2 compressed messages |
 //! | [`error`] | §7.1.7 failing the connection, and the close code of each failure |
 // No `unsafe` here, with one exception: the calls into masking's AVX2 and AVX-512 copies of
 // the same safe loop (`mask.rs`), allowed on those blocks and justified there.
@@ -20,6 +21,7 @@
 
 pub mod close;
 pub mod connection;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
@@ -32,6 +34,8 @@ pub mod utf8;
 
 #[cfg(test)]
 mod connection_tests;
+#[cfg(test)]
+mod deflate_connection_tests;
 #[cfg(test)]
 mod timer_tests;
 

@@ -6,7 +6,9 @@ use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use super::Role;
 use super::close::{CloseCode, truncate_reason};
-use super::frame::{MAX_CONTROL_PAYLOAD, OpCode, write_frame};
+use super::deflate::Compressor;
+use super::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1, write_frame};
+use super::mask::apply_mask;
 use super::message::Message;
 
 /// The sending half: writes frames into the caller's buffer.
@@ -15,6 +17,8 @@ pub struct Sender {
     close_sent: bool,
     /// Boxed: only clients have one, and it is larger than the rest of the connection.
     masks: Option<Box<ChaCha12Rng>>,
+    /// permessage-deflate's compressor, when negotiated (boxed: most connections have none).
+    compressor: Option<Box<Compressor>>,
 }
 
 impl Sender {
@@ -23,6 +27,7 @@ impl Sender {
             role: Role::Server,
             close_sent: false,
             masks: None,
+            compressor: None,
         }
     }
 
@@ -31,23 +36,83 @@ impl Sender {
             role: Role::Client,
             close_sent: false,
             masks: Some(Box::new(ChaCha12Rng::from_seed(seed))),
+            compressor: None,
         }
     }
 
-    /// Send a text message as one frame. Returns false (and sends nothing) after a Close was
-    /// sent (§5.5.1: "the endpoint MUST NOT send any more data frames").
+    /// Send a text message as one frame, compressed if permessage-deflate is in use and that
+    /// makes it shorter. Returns false (and sends nothing) after a Close was sent (§5.5.1: "the
+    /// endpoint MUST NOT send any more data frames").
     pub fn send_text(&mut self, text: &str, out: &mut Vec<u8>) -> bool {
-        self.send_frame(true, OpCode::Text, text.as_bytes(), out)
+        self.send_whole(OpCode::Text, text.as_bytes(), out)
     }
 
     /// Send a binary message as one frame (see [`Sender::send_text`]).
     pub fn send_binary(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
-        self.send_frame(true, OpCode::Binary, data, out)
+        self.send_whole(OpCode::Binary, data, out)
     }
 
-    /// Send a message of the given type as one frame.
+    /// Send a message of the given type as one frame (see [`Sender::send_text`]).
     pub fn send_message(&mut self, message: Message<'_>, out: &mut Vec<u8>) -> bool {
-        self.send_frame(true, message.opcode(), message.as_bytes(), out)
+        self.send_whole(message.opcode(), message.as_bytes(), out)
+    }
+
+    /// A whole message: compressed when the extension is on and the compressor takes it
+    /// (RFC 7692 §6: the choice is per message), as it is otherwise.
+    fn send_whole(&mut self, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.close_sent {
+            return false;
+        }
+        if self.compressor.is_some() && self.send_compressed(opcode, payload, out) {
+            return true;
+        }
+        self.write_frame(true, opcode, payload, out)
+    }
+
+    /// RFC 7692 §7.2.1 and §6: compress into `out` after room for the longest header, then put
+    /// the header right before the compressed bytes (RSV1 set), closing the gap. No buffer of
+    /// its own: one move of the (smaller) compressed bytes. False when `out` is unchanged and
+    /// the message should go uncompressed.
+    fn send_compressed(&mut self, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(compressor) = self.compressor.as_mut() else {
+            return false;
+        };
+        let start = out.len();
+        out.resize(start + MAX_HEADER_LEN, 0);
+        if !compressor.compress(payload, out) {
+            out.truncate(start);
+            return false;
+        }
+        let body = start + MAX_HEADER_LEN;
+        let len = out.len() - body;
+        let mask = self.next_mask();
+        let header = FrameHeader {
+            rsv: RSV1,
+            ..FrameHeader::new(true, opcode, mask, len as u64)
+        };
+        let mut encoded = [0u8; MAX_HEADER_LEN];
+        let n = header.encode(&mut encoded);
+        out.copy_within(body.., start + n);
+        out.truncate(start + n + len);
+        out[start..start + n].copy_from_slice(&encoded[..n]);
+        if let Some(key) = mask {
+            apply_mask(&mut out[start + n..], key, 0);
+        }
+        true
+    }
+
+    pub(super) fn set_compressor(&mut self, compressor: Option<Box<Compressor>>) {
+        self.compressor = compressor;
+    }
+
+    pub(super) fn release_compressor(&mut self) {
+        if let Some(compressor) = &mut self.compressor {
+            compressor.release();
+        }
+    }
+
+    pub(super) fn compression_held_bytes(&self) -> usize {
+        self.compressor.as_ref().map_or(0, |c| c.held_bytes())
     }
 
     /// Send a Ping (payload cut to 125 bytes).
@@ -109,11 +174,16 @@ impl Sender {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> bool {
-        let mask = match (self.role, self.masks.as_mut()) {
-            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
-            _ => None,
-        };
+        let mask = self.next_mask();
         write_frame(out, fin, opcode, mask, payload);
         true
+    }
+
+    /// §5.3: a fresh masking key for each frame a client sends; none on the server side.
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        match (self.role, self.masks.as_mut()) {
+            (Role::Client, Some(rng)) => Some(rng.next_u32().to_ne_bytes()),
+            _ => None,
+        }
     }
 }

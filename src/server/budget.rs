@@ -70,6 +70,11 @@ impl MemoryBudget {
         self.used > self.low_mark()
     }
 
+    /// Bytes that may still be taken before the limit.
+    pub fn headroom(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+
     /// Bytes held now.
     pub fn used(&self) -> usize {
         self.used

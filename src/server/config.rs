@@ -41,6 +41,8 @@ pub struct Config {
     pub low_water: usize,
     /// Bytes read from one connection before the loop turns to others.
     pub read_budget: usize,
+    /// permessage-deflate (RFC 7692) as the server accepts it.
+    pub deflate: DeflateSettings,
     /// `--trace`: log every frame of every connection.
     pub trace: Option<crate::dissect::trace::TraceConfig>,
 }
@@ -66,7 +68,33 @@ impl Default for Config {
             high_water: 1 << 20,
             low_water: 256 << 10,
             read_budget: 1 << 20,
+            deflate: DeflateSettings::default(),
             trace: None,
+        }
+    }
+}
+
+/// How the server compresses when a client offers permessage-deflate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateSettings {
+    /// Accept the extension at all (`--deflate on|off`).
+    pub enabled: bool,
+    /// The server compressor's window, 9..=15 (`--deflate-window-bits`); announced to the client
+    /// as `server_max_window_bits` below 15.
+    pub window_bits: u8,
+    /// zlib memLevel of the compressor, 1..=9 (`--deflate-mem-level`).
+    pub mem_level: u8,
+}
+
+impl Default for DeflateSettings {
+    /// The window and memLevel of Python's `websockets` (12 and 5): a compressor then costs
+    /// about 160 KiB instead of about 370 KiB at zlib's defaults (15 and 8), for ratios within a
+    /// few percent on messages of a few KiB (BENCHMARKS.md, permessage-deflate).
+    fn default() -> Self {
+        DeflateSettings {
+            enabled: true,
+            window_bits: 12,
+            mem_level: 5,
         }
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct Env<'a> {
     pub stamp: Stamp,
     /// The server is over its memory budget: nothing is read, no upgrade is accepted.
     pub memory_over: bool,
+    /// Bytes the budget can still spare (a compressed message may inflate to no more).
+    pub memory_headroom: usize,
     /// Connections to service again without waiting for readiness.
     pub runnable: &'a mut Vec<ConnId>,
     /// Connections in their opening handshake.
@@ -77,7 +79,8 @@ pub(super) struct Upgraded {
     pub gate: Gate,
     /// Bytes read but not yet handed on, because the route stopped wanting input in the middle
     /// of a read (its requests in flight, a token being judged): handed on when it wants more.
-    pub stash: Vec<u8>,
+    /// Boxed: absent, it costs a pointer (most connections never stash).
+    pub stash: Option<Box<[u8]>>,
 }
 
 /// A peer's admission to its route.
@@ -185,7 +188,9 @@ impl Conn {
         let phase = match &self.phase {
             Phase::Request { buf, .. } => buf.capacity(),
             Phase::WebSocket(up) => {
-                up.ws.buffered_capacity() + up.stash.capacity() + up.route.held_bytes()
+                up.ws.buffered_capacity()
+                    + up.stash.as_ref().map_or(0, |s| s.len())
+                    + up.route.held_bytes()
             }
             Phase::Closing { .. } => 0,
         };
@@ -399,6 +404,9 @@ impl Conn {
             ..
         } = up;
         let mut watcher = super::driver::LoopWatcher::new(env.registry, id.key as usize);
+        if ws.deflate_enabled() {
+            ws.set_inflate_headroom(env.memory_headroom);
+        }
         let mut pos = 0;
         while pos < bytes.len() {
             match ws.handle_bytes(&mut bytes[pos..], out) {
@@ -409,7 +417,10 @@ impl Conn {
                         route.on_message(message, &mut cx);
                         admit(ws, route.as_ref(), gate, env);
                         if !route.wants_input() && pos < bytes.len() {
-                            stash.extend_from_slice(&bytes[pos..]);
+                            *stash = Some(match stash.take() {
+                                None => bytes[pos..].into(),
+                                Some(earlier) => [&earlier[..], &bytes[pos..]].concat().into(),
+                            });
                             if *read != ReadState::HangUp && *read != ReadState::Eof {
                                 *read = ReadState::MoreWaiting;
                             }
@@ -437,10 +448,9 @@ impl Conn {
         let Phase::WebSocket(up) = &mut self.phase else {
             return;
         };
-        if up.stash.is_empty() {
+        let Some(mut stash) = up.stash.take() else {
             return;
-        }
-        let mut stash = std::mem::take(&mut up.stash);
+        };
         self.on_frames(&mut stash, env);
     }
 
@@ -472,7 +482,7 @@ impl Conn {
     }
 
     fn has_stash(&self) -> bool {
-        matches!(&self.phase, Phase::WebSocket(up) if !up.stash.is_empty())
+        matches!(&self.phase, Phase::WebSocket(up) if up.stash.is_some())
     }
 
     /// Leave the upgraded phase: the route releases everything, then linger.

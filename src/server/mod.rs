@@ -424,6 +424,7 @@ impl Server {
             now,
             stamp: Stamp::at(*epoch, now),
             memory_over: budget.is_over(),
+            memory_headroom: budget.headroom(),
             runnable,
             handshaking,
         };

@@ -5,6 +5,7 @@ use super::conn::{Conn, Env, Gate, Phase, Upgraded};
 use crate::auth::bearer_token;
 use crate::http::{self, Refusal, Site};
 use crate::protocol::Connection;
+use crate::protocol::deflate::{CodecConfig, ServerPolicy};
 use crate::protocol::handshake::server::{Accept, validate_upgrade, write_accept_response};
 use crate::protocol::http::RequestHead;
 use crate::routes::{self, Route, RouteKind, RouteRequest};
@@ -38,6 +39,7 @@ impl Conn {
         if env.memory_over {
             return Err(Refusal::Unavailable);
         }
+        let deflate = self.negotiate_deflate(head, env)?;
         let policy = &env.routes.policy;
         policy.check_host(upgrade.host)?;
         policy.check_origin(upgrade.origin, upgrade.host)?;
@@ -68,7 +70,7 @@ impl Conn {
         };
         let accept = Accept {
             protocol,
-            extensions: None,
+            extensions: deflate.as_ref().map(|(_, response)| response.as_str()),
         };
         write_accept_response(upgrade.key, accept, &mut self.out);
         log::debug!(
@@ -88,6 +90,9 @@ impl Conn {
             Gate::Until(_) => env.config.pre_auth_limits,
         };
         let mut ws = Connection::server(limits);
+        if let Some((config, _)) = &deflate {
+            ws.enable_deflate(config);
+        }
         // The timers start with the request that was just heard.
         ws.on_heard(env.stamp);
         self.phase = Phase::WebSocket(Upgraded {
@@ -95,9 +100,37 @@ impl Conn {
             route,
             kind,
             gate,
-            stash: Vec::new(),
+            stash: None,
         });
         self.call_route(env, |route, cx| route.on_open(cx));
         Ok(())
+    }
+
+    /// RFC 7692 §5, §7.1: accept the first permessage-deflate offer the server can honour, or
+    /// none. A field that breaks RFC 6455 §9.1's grammar is a 400; an offer with parameters that
+    /// cannot be accepted is only declined. When memory is short (past half the budget), the
+    /// server keeps no compression context between messages, and frees its engines after each.
+    fn negotiate_deflate(
+        &self,
+        head: &RequestHead<'_>,
+        env: &Env<'_>,
+    ) -> Result<Option<(CodecConfig, String)>, Refusal> {
+        let settings = env.config.deflate;
+        let short_of_memory = env.memory_headroom < env.config.max_memory / 2;
+        let policy = ServerPolicy {
+            enabled: settings.enabled,
+            max_window_bits: settings.window_bits,
+            no_context_takeover: short_of_memory,
+            request_client_no_context_takeover: false,
+        };
+        let accepted = policy
+            .negotiate(head.header_values("Sec-WebSocket-Extensions"))
+            .map_err(|error| Refusal::BadRequest(error.reason))?;
+        Ok(accepted.map(|accepted| {
+            let mut config = CodecConfig::new(&accepted.params, crate::protocol::Role::Server);
+            config.mem_level = settings.mem_level;
+            config.low_memory = short_of_memory;
+            (config, accepted.response)
+        }))
     }
 }

@@ -47,6 +47,8 @@ struct State {
     doomed: usize,
     /// Kill whatever is left now (shutdown's deadline passed).
     kill_now: bool,
+    /// The thread holds jobs taken out of `jobs` (set while it works on them).
+    busy: bool,
 }
 
 struct Reaper {
@@ -156,7 +158,22 @@ pub fn wait_idle(timeout: Duration) -> bool {
 pub fn kill_all_now() {
     let r = reaper();
     let mut state = lock(r);
-    // Jobs the thread holds right now are killed by it.
+    // Jobs the thread holds right now are not in `jobs`, and the process exits as soon as this
+    // returns, before the thread could act on `kill_now`: wait (briefly: it holds them only
+    // while it signals, scans and reaps) until it has put them back.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while state.busy {
+        let now = Instant::now();
+        if now >= deadline {
+            log::warn!("tty: the reaper is busy; some terminal programs may be left running");
+            break;
+        }
+        state = r
+            .idle
+            .wait_timeout(state, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
     state.kill_now = true;
     r.work.notify_one();
     for job in &state.jobs {
@@ -226,6 +243,7 @@ fn run(r: &'static Reaper) {
         }
         let kill_now = std::mem::take(&mut state.kill_now);
         let mut batch = std::mem::take(&mut state.jobs);
+        state.busy = true;
         drop(state);
         // Signals, waitpid and /proc scans without the lock: the event loop's hang_up never
         // waits for them.
@@ -263,10 +281,10 @@ fn run(r: &'static Reaper) {
         state = lock(r);
         batch.append(&mut state.jobs);
         state.jobs = batch;
+        state.busy = false;
         state.doomed -= done;
-        if state.doomed == 0 {
-            r.idle.notify_all();
-        }
+        // Wakes `wait_idle` (which checks `doomed`) and `kill_all_now` (which checks `busy`).
+        r.idle.notify_all();
         if state.jobs.is_empty() {
             continue;
         }
