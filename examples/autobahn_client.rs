@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use wsbridge::client::BlockingClient;
+use wsbridge::client::{BlockingClient, CodecTuning};
 use wsbridge::protocol::deflate::ClientOffer;
 use wsbridge::protocol::{Event, Limits, Message};
 
@@ -25,8 +25,11 @@ fn main() -> ExitCode {
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={agent}");
         // Every case offers permessage-deflate (groups 12 and 13 need it; the others decline
-        // or ignore it): `permessage-deflate; client_max_window_bits`, like a browser.
-        let offer = Some(ClientOffer::default());
+        // or ignore it): `permessage-deflate; client_max_window_bits`, like a browser. Every
+        // echo goes compressed: kosoku 0.1.0 hands an uncompressed message on a compressed
+        // connection to the case as text, which then fails (AUTOBAHN.md).
+        let tuning = CodecTuning { compress_all: true };
+        let offer = Some((ClientOffer::default(), tuning));
         let result = BlockingClient::connect_with(&url, &[], Limits::default(), offer).and_then(
             |mut client| {
                 client.run(|event, tx, out| {

@@ -189,7 +189,7 @@ struct ServeArgs {
     #[arg(long, value_parser = parse_seconds, default_value = "5")]
     close_timeout: Duration,
     /// permessage-deflate (RFC 7692) for clients that offer it: on or off.
-    #[arg(long, value_parser = parse_on_off, default_value = "on", value_name = "on|off")]
+    #[arg(long, value_parser = parse_on_off, default_value = "on", value_name = "on|off", action = clap::ArgAction::Set)]
     deflate: bool,
     /// The server compressor's window in bits, 9 to 15 (memory grows with it: 4 << N bytes).
     #[arg(long, value_parser = clap::value_parser!(u8).range(9..=15), default_value_t = 12, value_name = "N")]
@@ -197,6 +197,10 @@ struct ServeArgs {
     /// The compressor's zlib memLevel, 1 to 9 (its buffers: 7 << (N + 6) bytes).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9), default_value_t = 5, value_name = "N")]
     deflate_mem_level: u8,
+    /// Compress every message, even small ones and those that do not shrink (for peers that
+    /// mishandle uncompressed messages on a compressed connection, such as kosoku 0.1.0).
+    #[arg(long)]
+    deflate_compress_all: bool,
     /// Log every frame in and out of every connection, annotated (secrets redacted).
     #[arg(long)]
     trace: bool,
@@ -324,6 +328,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             enabled: args.deflate,
             window_bits: args.deflate_window_bits,
             mem_level: args.deflate_mem_level,
+            compress_all: args.deflate_compress_all,
         },
         write_timeout: args.write_timeout,
         linger_timeout: args.close_timeout,

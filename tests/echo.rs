@@ -260,20 +260,3 @@ fn plain_get_serves_the_page_with_security_headers() {
     assert!(response.contains("\r\nContent-Security-Policy: frame-ancestors 'none'\r\n"));
     assert!(response.contains("<html"));
 }
-
-#[test]
-fn a_browser_offering_deflate_gets_no_extension() {
-    let server = ServerProcess::start(&[]);
-    let (_, head) = raw_upgrade(
-        server.addr,
-        "/",
-        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
-    );
-    assert!(head.starts_with("HTTP/1.1 101 "));
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("sec-websocket-extensions")
-    );
-    assert!(!head.to_ascii_lowercase().contains("sec-websocket-protocol"));
-}

@@ -266,10 +266,16 @@ fn over_budget_upgrades_get_503_until_memory_is_released() {
         assert!(Instant::now() < deadline, "upgrades never got 503");
         std::thread::sleep(Duration::from_millis(5));
     }
-    // Nobody is shed for holding its share; the messages stall and are cut.
+    // Nobody is shed at once for holding its share. Nothing is read while over, so their
+    // messages cannot go on: after the stall timeout the largest are shed (1013), and the
+    // others, read again, are cut when their messages still get no further (1008).
+    let mut shed = 0;
     for ws in &mut holders {
-        assert_eq!(close_code_of(ws), 1008);
+        let code = close_code_of(ws);
+        assert!(matches!(code, 1008 | 1013), "closed with {code}");
+        shed += usize::from(code == 1013);
     }
+    assert!(shed > 0, "some were shed to get under the budget");
     drop(holders);
     for writer in writers {
         writer.join().unwrap();

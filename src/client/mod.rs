@@ -12,6 +12,13 @@ use crate::protocol::handshake::client::{
 };
 use crate::protocol::{CloseCode, Connection, Event, Limits, Role, Sender, State};
 
+/// How a client compresses once permessage-deflate is agreed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CodecTuning {
+    /// Compress every message (see `CodecConfig::compress_all`).
+    pub compress_all: bool,
+}
+
 /// A parsed `ws://host:port/path` URL (no TLS: `wss://` is refused).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
@@ -113,14 +120,14 @@ impl BlockingClient {
         url: &str,
         protocols: &[&str],
         limits: Limits,
-        deflate: Option<ClientOffer>,
+        deflate: Option<(ClientOffer, CodecTuning)>,
     ) -> io::Result<BlockingClient> {
         let url = WsUrl::parse(url).map_err(io::Error::other)?;
         let mut stream = TcpStream::connect(url.authority())?;
         stream.set_nodelay(true)?;
         let key = random_key()?;
         let mut request = Vec::new();
-        let offered = deflate.map(|d| d.header_value());
+        let offered = deflate.map(|(d, _)| d.header_value());
         let offer = Offer {
             protocols,
             extensions: offered.as_deref(),
@@ -144,12 +151,14 @@ impl BlockingClient {
                     let protocol = accepted.protocol.map(str::to_owned);
                     let early = head[accepted.head_len..].to_vec();
                     let mut conn = Connection::client(limits, mask_seed()?);
-                    if let Some(offer) = deflate {
+                    if let Some((offer, tuning)) = deflate {
                         let agreed = offer
                             .accept(accepted.extensions)
                             .map_err(|e| io::Error::other(format!("permessage-deflate: {e}")))?;
                         if let Some(params) = agreed {
-                            conn.enable_deflate(&CodecConfig::new(&params, Role::Client));
+                            let mut config = CodecConfig::new(&params, Role::Client);
+                            config.compress_all = tuning.compress_all;
+                            conn.enable_deflate(&config);
                         }
                     }
                     return Ok(BlockingClient {

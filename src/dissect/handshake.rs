@@ -65,10 +65,9 @@ fn request_note(name: &str, value: &str) -> String {
             "subprotocols offered, in preference order (§4.1 item 10): {}; the server picks at most one",
             list_tokens(value).collect::<Vec<_>>().join(", ")
         ),
-        "sec-websocket-extensions" => format!(
-            "extensions offered (§4.1 item 11, §9): {}; a server that does not select one declines it (wsbridge declines all)",
-            list_tokens(value).collect::<Vec<_>>().join(", ")
-        ),
+        "sec-websocket-extensions" => {
+            super::extensions::explain(value, super::extensions::Side::Offer).join("\n      ")
+        }
         "authorization" => "credentials (value not shown); wsbridge accepts `Bearer <token>` for the SQL route".into(),
         _ => "not used by RFC 6455".into(),
     }
@@ -166,7 +165,7 @@ fn dissect_response(text: &str, key: Option<&str>, out: &mut String) {
                 "the one subprotocol chosen; it must be one the client offered (§4.1)".to_string()
             }
             "sec-websocket-extensions" => {
-                "extensions in use; each must have been offered (§4.1)".to_string()
+                super::extensions::explain(value, super::extensions::Side::Answer).join("\n      ")
             }
             "sec-websocket-version" => {
                 "the versions the server speaks, sent with 426 (§4.4)".to_string()

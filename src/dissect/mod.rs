@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod encode;
+pub mod extensions;
 pub mod frames;
 pub mod handshake;
 pub mod hex;

@@ -11,6 +11,7 @@
 //! | [`utf8`] | §5.6, §8.1 UTF-8 across fragments |
 //! | [`close`] | §5.5.1, §7.4 Close frames and status codes |
 //! | [`connection`] | §5, §7 the state machine tying them together |
+//! | `receiver` | §5.2-§5.6 reading frames, reassembling, inflating (RFC 7692 §7.2.2) |
 //! | [`sender`] | §5.2, §5.3 writing frames, masked on the client side |
 //! | [`timers`] | §5.5.2 keep-alive Pings, idle close, §7.1.1 the wait for the peer's Close |
 //! | [`deflate`] | RFC 7692 permessage-deflate: §5, §7.1 negotiation, §6, §7.2 compressed messages |
@@ -28,6 +29,7 @@ pub mod handshake;
 pub mod http;
 pub mod mask;
 pub mod message;
+mod receiver;
 pub mod sender;
 pub mod timers;
 pub mod utf8;

@@ -84,6 +84,8 @@ pub struct DeflateSettings {
     pub window_bits: u8,
     /// zlib memLevel of the compressor, 1..=9 (`--deflate-mem-level`).
     pub mem_level: u8,
+    /// Compress every message, even those that do not shrink (`--deflate-compress-all`).
+    pub compress_all: bool,
 }
 
 impl Default for DeflateSettings {
@@ -95,6 +97,7 @@ impl Default for DeflateSettings {
             enabled: true,
             window_bits: 12,
             mem_level: 5,
+            compress_all: false,
         }
     }
 }

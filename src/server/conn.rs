@@ -632,6 +632,7 @@ impl Conn {
     /// idle, the wait for the peer's Close).
     pub fn on_tick(&mut self, env: &mut Env<'_>) -> Verdict {
         let now = env.stamp;
+        let paused = self.input_paused(env);
         match &mut self.phase {
             Phase::Request { deadline, .. } => {
                 if now.reached(*deadline) {
@@ -669,6 +670,10 @@ impl Conn {
                         env.config.write_timeout
                     );
                     return Verdict::Remove;
+                }
+                if paused {
+                    // Not reading is the server's doing, not the peer's.
+                    up.ws.excuse_silence(now);
                 }
                 match up
                     .ws

@@ -124,6 +124,8 @@ pub struct Server {
     shutdown_requested: Arc<AtomicBool>,
     /// Every byte peers make the server hold, against `--max-memory`.
     budget: MemoryBudget,
+    /// Since when the budget has been over its limit, if it is.
+    over_since: Option<Instant>,
     /// The origin of connections' compact time stamps.
     epoch: Instant,
 }
@@ -150,6 +152,7 @@ impl Server {
             conns: Slab::with_capacity(config.max_connections.min(1 << 20)),
             next_generation: 0,
             budget: MemoryBudget::new(config.max_memory),
+            over_since: None,
             config,
             routes,
             notify: NotifyQueue::new(waker),
@@ -464,20 +467,33 @@ impl Server {
                 );
                 // Connections that stopped reading while over are given their turn again.
                 self.runnable.extend(self.ids());
+                self.over_since = None;
                 return;
             }
-            Transition::WentOver => log::warn!(
-                "over --max-memory ({} bytes held): not reading, refusing upgrades, shedding",
-                self.budget.used()
-            ),
+            Transition::WentOver => {
+                self.over_since = Some(now);
+                log::warn!(
+                    "over --max-memory ({} bytes held): not reading, refusing upgrades, shedding",
+                    self.budget.used()
+                );
+            }
             Transition::None => {}
         }
         if !self.budget.needs_shedding() {
             return;
         }
-        let share = self
-            .budget
-            .share(self.config.limits.max_message_size as usize + self.config.high_water);
+        // Admitted peers within their share are held back, not closed; but when back-pressure
+        // has not brought use down within the stall timeout (they hold partial messages they
+        // cannot finish while nothing is read), the largest go too: otherwise nobody could move.
+        let stuck = self
+            .over_since
+            .is_some_and(|since| now.duration_since(since) >= self.config.timeouts.message_stall);
+        let share = if stuck {
+            0
+        } else {
+            self.budget
+                .share(self.config.limits.max_message_size as usize + self.config.high_water)
+        };
         // Not admitted first, then the largest.
         let mut candidates: Vec<(bool, std::cmp::Reverse<u32>, ConnId)> = self
             .conns

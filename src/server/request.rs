@@ -130,6 +130,7 @@ impl Conn {
             let mut config = CodecConfig::new(&accepted.params, crate::protocol::Role::Server);
             config.mem_level = settings.mem_level;
             config.low_memory = short_of_memory;
+            config.compress_all = settings.compress_all;
             (config, accepted.response)
         }))
     }

@@ -111,6 +111,10 @@ pub struct CodecConfig {
     pub min_size: usize,
     /// Free each engine after a message when no context must be kept, rather than reset it.
     pub low_memory: bool,
+    /// Compress every non-empty message, even small ones and those that grow: for peers that
+    /// mishandle uncompressed messages on a compressed connection (kosoku 0.1.0, which runs
+    /// Autobahn's cases, hands them to the case as text and fails it).
+    pub compress_all: bool,
 }
 
 impl CodecConfig {
@@ -140,6 +144,7 @@ impl CodecConfig {
                 DEFAULT_MIN_SIZE
             },
             low_memory: false,
+            compress_all: false,
         }
     }
 }
@@ -155,6 +160,7 @@ pub struct Compressor {
     no_context_takeover: bool,
     min_size: usize,
     low_memory: bool,
+    compress_all: bool,
     deflate: Option<zlib_rs::Deflate>,
 }
 
@@ -186,6 +192,7 @@ impl Compressor {
             no_context_takeover: config.compress_no_context_takeover,
             min_size: config.min_size,
             low_memory: config.low_memory,
+            compress_all: config.compress_all,
             deflate: None,
         }
     }
@@ -205,7 +212,15 @@ impl Compressor {
     /// restart.
     /// BENCHMARKS.md (permessage-deflate) has the measurements behind this.
     pub fn compress(&mut self, payload: &[u8], out: &mut Vec<u8>) -> bool {
-        if payload.is_empty() || payload.len() < self.min_size {
+        if payload.is_empty() {
+            return false;
+        }
+        if self.compress_all {
+            // DEFLATE's worst case at level 1: 9 bits a literal, plus block overhead.
+            let worst = payload.len() + payload.len() / 8 + 32;
+            return self.compress_within(payload, out, worst);
+        }
+        if payload.len() < self.min_size {
             return false;
         }
         let max_len = if self.no_context_takeover {

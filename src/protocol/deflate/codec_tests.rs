@@ -14,6 +14,7 @@ fn config(no_context_takeover: bool) -> CodecConfig {
         mem_level: 8,
         min_size: 0,
         low_memory: false,
+        compress_all: false,
     }
 }
 
@@ -419,6 +420,7 @@ fn random_messages_round_trip_across_settings() {
             level: 1 + rng.below(9) as u8,
             min_size: rng.below(100),
             low_memory: rng.below(2) == 0,
+            compress_all: rng.below(4) == 0,
             ..config(rng.below(2) == 0)
         };
         let mut tx = Compressor::new(&cfg);
@@ -545,6 +547,7 @@ fn engines_are_allocated_lazily_and_freed_when_allowed() {
     // Low-memory mode with no context takeover: nothing is held between messages.
     let mut d = Deflate::new(&CodecConfig {
         low_memory: true,
+        compress_all: false,
         ..config(true)
     });
     let mut out = Vec::new();
