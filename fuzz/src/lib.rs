@@ -8,15 +8,21 @@
 //! * [`drive`]: feeds a real [`wsbridge::protocol::Connection`] in chunks and checks each call.
 //! * [`wire`]: a client-frame encoder and a server-frame parser, written apart from the crate's.
 //! * [`script`]: the structured (`arbitrary`) target that builds valid client streams.
+//! * [`hrana_session`], [`tty_session`]: the structured targets that drive the SQL and terminal
+//!   routes' session machines whole (a real SQLite file and worker threads; a fake terminal).
+//! * [`gate`]: a fresh peer and virtual clock per run for the token gate the sessions share.
 //! * [`alloc`]: a global allocator that records the largest allocation inside a watched section.
 //! * [`seeds`]: the named seed corpus, generated and checked by a test.
 
 pub mod alloc;
 pub mod drive;
+pub mod gate;
+pub mod hrana_session;
 pub mod oracle;
 pub mod script;
 pub mod seeds;
 pub mod targets;
+pub mod tty_session;
 pub mod wire;
 
 #[global_allocator]

@@ -675,6 +675,596 @@ fn connection_valid_seeds() -> Vec<Seed> {
     seeds
 }
 
+fn http_head_input(cfg: u8, split1: u8, split2: u8, bytes: &[u8]) -> Vec<u8> {
+    cat(&[&[cfg, split1, split2], bytes])
+}
+
+const RFC_RESPONSE: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+Sec-WebSocket-Protocol: chat\r\n\r\n";
+
+/// `http_head` seeds: a configuration byte ([`crate::targets::head_limits`]), two split
+/// points (fractions of the length, in 255ths), then a request or a response head.
+fn http_head_seeds() -> Vec<Seed> {
+    let t = "http_head";
+    let h = |name, cfg, s1, s2, bytes: &[u8]| seed(t, name, http_head_input(cfg, s1, s2, bytes));
+    vec![
+        h(
+            "rfc-1-2-request-split-in-thirds",
+            0,
+            85,
+            170,
+            RFC_REQUEST.as_bytes(),
+        ),
+        h(
+            "rfc-1-2-response-split-at-blank-line",
+            0,
+            250,
+            254,
+            RFC_RESPONSE.as_bytes(),
+        ),
+        h(
+            "request-then-frame-bytes",
+            0,
+            40,
+            200,
+            &cat(&[RFC_REQUEST.as_bytes(), &client(1, KEY, b"Hello")]),
+        ),
+        h(
+            "absolute-form-no-path",
+            0,
+            10,
+            20,
+            b"GET ws://example.com HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+        h(
+            "absolute-form-query",
+            0,
+            30,
+            31,
+            b"GET http://a.example:8080?q=1 HTTP/1.1\r\n\r\n",
+        ),
+        h(
+            "asterisk-form",
+            0,
+            0,
+            255,
+            b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+        h(
+            "response-no-reason",
+            0,
+            5,
+            6,
+            b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+        ),
+        h(
+            "response-status-two-digits",
+            0,
+            128,
+            128,
+            b"HTTP/1.1 20 OK\r\n\r\n",
+        ),
+        h(
+            "response-http-2",
+            0,
+            1,
+            2,
+            b"HTTP/2.0 101 Switching Protocols\r\n\r\n",
+        ),
+        h(
+            "request-line-over-16-split-inside",
+            0x02,
+            50,
+            51,
+            b"GET /a-long-path-here HTTP/1.1\r\n\r\n",
+        ),
+        h(
+            "head-over-32-bytes-no-end",
+            0x08,
+            200,
+            220,
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: aaaaaaaa",
+        ),
+        h(
+            "zero-fields-allowed-one-sent",
+            0x30,
+            100,
+            200,
+            b"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n\r\n",
+        ),
+        h(
+            "cr-split-from-lf",
+            0x01,
+            127,
+            128,
+            b"GET / HTTP/1.1\r\nA: b\r\n\r\n",
+        ),
+        h(
+            "obs-fold-in-response",
+            0,
+            60,
+            61,
+            b"HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n",
+        ),
+        h("not-utf8-reason", 0, 20, 21, b"HTTP/1.1 200 \xff\r\n\r\n"),
+        h("empty-head-blank-line", 0, 0, 0, b"\r\n\r\n"),
+    ]
+}
+
+/// `hrana_session` seeds: scripts written as actions and encoded into the bytes `arbitrary`
+/// reads back (the test below checks that they decode to the same actions).
+pub fn hrana_session_scripts() -> Vec<(&'static str, crate::hrana_session::Script)> {
+    use crate::hrana_session::{Action as A, Script, Step, Stmt};
+    let sql = |i: u8| Stmt {
+        sql: i,
+        args: 0,
+        want_rows: 0,
+    };
+    let step = |cond: u8, i: u8| Step { cond, stmt: sql(i) };
+    let hello = A::Hello {
+        jwt: 0,
+        later: false,
+    };
+    // SQLS: 0 SELECT 1, 1 SELECT t, 2 INSERT, 5 BEGIN, 7 COMMIT, 8 ROLLBACK, 12 params,
+    // 13 zeroblob, 14 300 rows, 22.. sql_id 0-3, 26 both, 27 neither.
+    vec![
+        (
+            "hello-open-execute-close",
+            Script {
+                setup: 4,
+                actions: vec![
+                    hello,
+                    A::OpenStream { stream: 2 },
+                    A::Execute {
+                        stream: 2,
+                        stmt: sql(1),
+                    },
+                    A::CloseStream { stream: 2 },
+                    A::Drain,
+                ],
+            },
+        ),
+        (
+            "wrong-token-hello-error-1008",
+            Script {
+                setup: 4,
+                actions: vec![
+                    A::Hello {
+                        jwt: 1,
+                        later: false,
+                    },
+                    A::OpenStream { stream: 1 },
+                ],
+            },
+        ),
+        (
+            "header-auth-hello-without-jwt",
+            Script {
+                setup: 4 | 8,
+                actions: vec![
+                    A::Hello {
+                        jwt: 4,
+                        later: false,
+                    },
+                    A::OpenStream { stream: 1 },
+                    A::GetAutocommit { stream: 1 },
+                    A::Drain,
+                ],
+            },
+        ),
+        (
+            "request-before-hello-1002",
+            Script {
+                setup: 4,
+                actions: vec![A::OpenStream { stream: 1 }],
+            },
+        ),
+        (
+            "repeated-hellos-wait-for-the-gate",
+            Script {
+                setup: 2,
+                actions: vec![
+                    hello,
+                    hello,
+                    hello,
+                    hello,
+                    A::OpenStream { stream: 1 },
+                    A::Drain,
+                ],
+            },
+        ),
+        (
+            "batch-transaction-with-conditions",
+            Script {
+                setup: 4,
+                actions: vec![
+                    hello,
+                    A::OpenStream { stream: 1 },
+                    A::Batch {
+                        stream: 1,
+                        steps: [step(0, 5), step(1, 2), step(1 | 8, 7)],
+                        len: 3,
+                    },
+                    A::Execute {
+                        stream: 1,
+                        stmt: Stmt {
+                            sql: 12,
+                            args: 3 | 0x40,
+                            want_rows: 1,
+                        },
+                    },
+                    A::Drain,
+                ],
+            },
+        ),
+        (
+            "two-streams-race-for-the-write-lock",
+            Script {
+                setup: 4,
+                actions: vec![
+                    hello,
+                    A::OpenStream { stream: 1 },
+                    A::OpenStream { stream: 2 },
+                    A::Execute {
+                        stream: 1,
+                        stmt: sql(6),
+                    },
+                    A::Execute {
+                        stream: 2,
+                        stmt: sql(2),
+                    },
+                    A::Poll,
+                    A::Execute {
+                        stream: 1,
+                        stmt: sql(8),
+                    },
+                    A::Drain,
+                ],
+            },
+        ),
+        (
+            "store-sql-over-the-limits",
+            Script {
+                setup: 4,
+                actions: vec![
+                    hello,
+                    A::StoreSql { sql_id: 0, sql: 14 },
+                    A::StoreSql { sql_id: 1, sql: 0 },
+                    A::StoreSql { sql_id: 2, sql: 1 },
+                    A::OpenStream { stream: 1 },
+                    A::Sequence { stream: 1, sql: 23 },
+                    A::Describe { stream: 1, sql: 22 },
+                    A::CloseSql { sql_id: 0 },
+                    A::Drain,
+                ],
+            },
+        ),
+        (
+            "cursor-fetch-300-rows",
+            Script {
+                setup: 4,
+                actions: vec![
+                    hello,
+                    A::OpenStream { stream: 1 },
+                    A::OpenCursor {
+                        stream: 1,
+                        cursor: 0,
+                        steps: [step(0, 14), step(2, 13)],
+                        len: 2,
+                    },
+                    A::FetchCursor {
+                        cursor: 0,
+                        max_count: 7,
+                    },
+                    A::Execute {
+                        stream: 1,
+                        stmt: sql(0),
+                    },
+                    A::FetchCursor {
+                        cursor: 0,
+                        max_count: 0,
+                    },
+                    A::Drain,
+                    A::CloseCursor { cursor: 0 },
+                    A::CloseStream { stream: 1 },
+                    A::Drain,
+                ],
+            },
+        ),
+        (
+            "response-too-large",
+            Script {
+                setup: 1 | 2,
+                actions: vec![
+                    hello,
+                    A::OpenStream { stream: 0 },
+                    A::Execute {
+                        stream: 0,
+                        stmt: sql(13),
+                    },
+                    A::Execute {
+                        stream: 0,
+                        stmt: sql(14),
+                    },
+                ],
+            },
+        ),
+        (
+            "server-wide-stream-limit",
+            Script {
+                setup: 1 | 4,
+                actions: vec![
+                    hello,
+                    A::OpenStream { stream: 0 },
+                    A::OpenStream { stream: 1 },
+                    A::OpenStream { stream: 2 },
+                    A::Execute {
+                        stream: 2,
+                        stmt: sql(0),
+                    },
+                    A::CloseStream { stream: 2 },
+                    A::CloseStream { stream: 0 },
+                    A::Drain,
+                    A::OpenStream { stream: 2 },
+                ],
+            },
+        ),
+        (
+            "large-message-on-the-decoder-thread",
+            Script {
+                setup: 4,
+                actions: vec![
+                    hello,
+                    A::OpenStream { stream: 1 },
+                    A::Large { stream: 1, sql: 1 },
+                    A::Execute {
+                        stream: 1,
+                        stmt: sql(0),
+                    },
+                    A::Drain,
+                ],
+            },
+        ),
+        (
+            "hrana1-sequence-is-a-protocol-error",
+            Script {
+                setup: 0,
+                actions: vec![
+                    hello,
+                    A::OpenStream { stream: 1 },
+                    A::Sequence { stream: 1, sql: 0 },
+                ],
+            },
+        ),
+        (
+            "garbage-after-hello",
+            Script {
+                setup: 4,
+                actions: vec![
+                    hello,
+                    A::Garbage {
+                        pick: 11,
+                        bytes: [0; 6],
+                    },
+                ],
+            },
+        ),
+        (
+            "binary-1003",
+            Script {
+                setup: 5,
+                actions: vec![hello, A::Binary],
+            },
+        ),
+    ]
+}
+
+fn hrana_session_seeds() -> Vec<Seed> {
+    hrana_session_scripts()
+        .into_iter()
+        .map(|(name, script)| seed("hrana_session", name, script.encode()))
+        .collect()
+}
+
+/// `tty_session` seeds, like [`hrana_session_scripts`].
+pub fn tty_session_scripts() -> Vec<(&'static str, crate::tty_session::Script)> {
+    use crate::tty_session::{Action as A, Script};
+    let init = A::Init {
+        token: 0,
+        cols: 5,
+        rows: 3,
+        later: false,
+    };
+    vec![
+        (
+            "init-input-output-exit",
+            Script {
+                setup: 0,
+                actions: vec![
+                    init,
+                    A::Input { len: 3, fill: b'l' },
+                    A::Room { n: 1 },
+                    A::Output { len: 10 },
+                    A::Ready,
+                    A::Exit {
+                        code: 1,
+                        close_pty: true,
+                    },
+                    A::Drained,
+                    A::Ready,
+                ],
+            },
+        ),
+        (
+            "wrong-token-1008",
+            Script {
+                setup: 0,
+                actions: vec![
+                    A::Init {
+                        token: 1,
+                        cols: 0,
+                        rows: 0,
+                        later: false,
+                    },
+                    A::Input { len: 3, fill: b'x' },
+                ],
+            },
+        ),
+        (
+            "input-before-init-1008",
+            Script {
+                setup: 0,
+                actions: vec![A::Input { len: 2, fill: b'a' }, init],
+            },
+        ),
+        (
+            "header-auth-init-without-token-size-zero",
+            Script {
+                setup: 8,
+                actions: vec![
+                    A::Init {
+                        token: 4,
+                        cols: 1,
+                        rows: 4,
+                        later: false,
+                    },
+                    A::Resize { cols: 1, rows: 3 },
+                    A::Resize { cols: 5, rows: 5 },
+                ],
+            },
+        ),
+        (
+            "verdict-waits-input-held",
+            Script {
+                setup: 16,
+                actions: vec![
+                    init,
+                    A::Input { len: 8, fill: b'q' },
+                    A::Judge,
+                    A::Room { n: 10 },
+                    A::Ready,
+                ],
+            },
+        ),
+        (
+            "resize-over-u16-1007",
+            Script {
+                setup: 0,
+                actions: vec![init, A::Resize { cols: 6, rows: 3 }],
+            },
+        ),
+        (
+            "pause-exit-resume",
+            Script {
+                setup: 0,
+                actions: vec![
+                    init,
+                    A::Pause,
+                    A::Output { len: 40 },
+                    A::Exit {
+                        code: 3,
+                        close_pty: true,
+                    },
+                    A::Ready,
+                    A::Resume,
+                    A::Drained,
+                    A::Drained,
+                ],
+            },
+        ),
+        (
+            "high-water-then-client-reads",
+            Script {
+                setup: 1,
+                actions: vec![
+                    init,
+                    A::Output { len: 5 },
+                    A::Ready,
+                    A::ClientReads { n: 1 },
+                    A::Ready,
+                    A::Drained,
+                ],
+            },
+        ),
+        (
+            "input-backpressure-one-byte",
+            Script {
+                setup: 1,
+                actions: vec![
+                    init,
+                    A::Input { len: 5, fill: 0 },
+                    A::Input { len: 5, fill: 5 },
+                    A::Room { n: 1 },
+                    A::Ready,
+                    A::Room { n: 4 },
+                    A::Ready,
+                ],
+            },
+        ),
+        (
+            "read-only-drops-input",
+            Script {
+                setup: 4,
+                actions: vec![init, A::Input { len: 9, fill: b'r' }, A::Room { n: 9 }],
+            },
+        ),
+        (
+            "pty-closes-before-exit",
+            Script {
+                setup: 2,
+                actions: vec![
+                    init,
+                    A::Output { len: 30 },
+                    A::PtyClosed,
+                    A::Ready,
+                    A::Input { len: 4, fill: b'z' },
+                    A::Exit {
+                        code: 0,
+                        close_pty: false,
+                    },
+                    A::Ready,
+                ],
+            },
+        ),
+        (
+            "launch-fails-1011",
+            Script {
+                setup: 32,
+                actions: vec![init],
+            },
+        ),
+        (
+            "garbage-while-running",
+            Script {
+                setup: 0,
+                actions: vec![
+                    init,
+                    A::Garbage {
+                        pick: 1,
+                        bytes: [0; 4],
+                    },
+                    A::Garbage {
+                        pick: 200,
+                        bytes: *b"0abc",
+                    },
+                    A::Garbage {
+                        pick: 8,
+                        bytes: [0; 4],
+                    },
+                ],
+            },
+        ),
+    ]
+}
+
+fn tty_session_seeds() -> Vec<Seed> {
+    tty_session_scripts()
+        .into_iter()
+        .map(|(name, script)| seed("tty_session", name, script.encode()))
+        .collect()
+}
+
 /// Every seed of every target.
 pub fn all() -> Vec<Seed> {
     [
@@ -686,6 +1276,9 @@ pub fn all() -> Vec<Seed> {
         connection_valid_seeds(),
         hrana_seeds(),
         tty_seeds(),
+        hrana_session_seeds(),
+        tty_session_seeds(),
+        http_head_seeds(),
     ]
     .concat()
 }
@@ -727,6 +1320,22 @@ mod tests {
         }
     }
 
+    /// The structured seeds are written as scripts: their bytes must decode to those scripts.
+    #[test]
+    fn session_seeds_decode_to_their_scripts() {
+        use arbitrary::{Arbitrary, Unstructured};
+        for (name, script) in hrana_session_scripts() {
+            let bytes = script.encode();
+            let back = crate::hrana_session::Script::arbitrary_take_rest(Unstructured::new(&bytes));
+            assert_eq!(back.ok(), Some(script), "{name}");
+        }
+        for (name, script) in tty_session_scripts() {
+            let bytes = script.encode();
+            let back = crate::tty_session::Script::arbitrary_take_rest(Unstructured::new(&bytes));
+            assert_eq!(back.ok(), Some(script), "{name}");
+        }
+    }
+
     #[test]
     fn connection_seeds_end_as_their_names_say() {
         for s in all() {
@@ -744,7 +1353,7 @@ mod tests {
     #[test]
     fn every_corpus_file_passes_its_target() {
         type Check = fn(&[u8]);
-        let targets: [(&str, Check); 8] = [
+        let targets: [(&str, Check); 11] = [
             ("frame_header", targets::frame_header),
             ("handshake", targets::handshake),
             ("utf8", targets::utf8),
@@ -752,6 +1361,23 @@ mod tests {
             ("connection", targets::connection),
             ("hrana", targets::hrana),
             ("tty", targets::tty),
+            ("http_head", targets::http_head),
+            ("hrana_session", |data| {
+                use arbitrary::{Arbitrary, Unstructured};
+                if let Ok(s) =
+                    crate::hrana_session::Script::arbitrary_take_rest(Unstructured::new(data))
+                {
+                    crate::hrana_session::check(&s);
+                }
+            }),
+            ("tty_session", |data| {
+                use arbitrary::{Arbitrary, Unstructured};
+                if let Ok(s) =
+                    crate::tty_session::Script::arbitrary_take_rest(Unstructured::new(data))
+                {
+                    crate::tty_session::check(&s);
+                }
+            }),
             ("connection_valid", |data| {
                 use arbitrary::{Arbitrary, Unstructured};
                 if let Ok(s) = crate::script::Script::arbitrary_take_rest(Unstructured::new(data)) {
