@@ -15,6 +15,7 @@
 //! * [`seeds`]: the named seed corpus, generated and checked by a test.
 
 pub mod alloc;
+pub mod deflate;
 pub mod drive;
 pub mod gate;
 pub mod hrana_session;

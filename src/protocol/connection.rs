@@ -13,47 +13,13 @@
 //! header announced.
 
 use super::Role;
-use super::close::{CloseCode, CloseFrame};
+use super::close::CloseCode;
 use super::deflate::{CodecConfig, Compressor, Decompressor};
 use super::error::ProtocolError;
-use super::message::Message;
+pub use super::receiver::{Event, Limits};
 use super::receiver::{Inflater, Receiver};
 pub use super::sender::Sender;
 use super::timers::{Expiry, Stamp, Timeouts, TimerPhase, Timers};
-
-/// Size limits on what a peer may send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// The largest payload of a single frame.
-    pub max_frame_size: u64,
-    /// The largest message, counted as the bytes it took on the wire (payloads and headers).
-    pub max_message_size: u64,
-}
-
-impl Default for Limits {
-    /// 64 MiB each: Autobahn 9.x sends 16 MiB messages, some as 65,536 fragments whose headers
-    /// count too, and echo servers must pass it.
-    fn default() -> Self {
-        Limits {
-            max_frame_size: 64 << 20,
-            max_message_size: 64 << 20,
-        }
-    }
-}
-
-/// Something the peer did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Event<'a> {
-    /// A complete text or binary message.
-    Message(Message<'a>),
-    /// A Ping; the Pong reply (§5.5.2) has already been written to `out`.
-    Ping(&'a [u8]),
-    /// A Pong, solicited or not (§5.5.3: "A response to an unsolicited Pong frame is not expected").
-    Pong(&'a [u8]),
-    /// The peer's Close. Unless this side had already sent one, the echo has been written to
-    /// `out` (§5.5.1). Nothing more will be read: the server now closes the TCP connection (§7.1.1).
-    Close(CloseFrame<'a>),
-}
 
 /// What [`Connection::handle_bytes`] did with its input.
 pub struct Received<'a> {
@@ -153,7 +119,7 @@ impl Connection {
     /// Change the size limits, for what is read from now on (a server admits a peer to larger
     /// messages once it has authenticated).
     pub fn set_limits(&mut self, limits: Limits) {
-        self.rx.limits = limits.into();
+        self.rx.limits = limits;
     }
 
     /// Bytes from the peer arrived at `now` (call once per read): the ping and idle timers

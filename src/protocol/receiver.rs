@@ -3,14 +3,48 @@
 //! messages inflated, control frames answered, and the connection failed on a violation.
 
 use super::Role;
+use super::close::CloseFrame;
 use super::close::parse_close_payload;
-use super::connection::{Event, Limits};
 use super::deflate::Decompressor;
 use super::error::ProtocolError;
 use super::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1};
 use super::mask::apply_mask;
 use super::message::{Message, Reassembler};
 use super::sender::Sender;
+
+/// Size limits on what a peer may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest payload of a single frame.
+    pub max_frame_size: u64,
+    /// The largest message, counted as the bytes it took on the wire (payloads and headers).
+    pub max_message_size: u64,
+}
+
+impl Default for Limits {
+    /// 64 MiB each: Autobahn 9.x sends 16 MiB messages, some as 65,536 fragments whose headers
+    /// count too, and echo servers must pass it.
+    fn default() -> Self {
+        Limits {
+            max_frame_size: 64 << 20,
+            max_message_size: 64 << 20,
+        }
+    }
+}
+
+/// Something the peer did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text or binary message.
+    Message(Message<'a>),
+    /// A Ping; the Pong reply (§5.5.2) has already been written to `out`.
+    Ping(&'a [u8]),
+    /// A Pong, solicited or not (§5.5.3: "A response to an unsolicited Pong frame is not expected").
+    Pong(&'a [u8]),
+    /// The peer's Close. Unless this side had already sent one, the echo has been written to
+    /// `out` (§5.5.1). Nothing more will be read: the server now closes the TCP connection (§7.1.1).
+    Close(CloseFrame<'a>),
+}
 
 /// The payload of a frame whose header has been read.
 struct FrameInProgress {
@@ -89,28 +123,10 @@ enum Pending {
     Payload(FrameInProgress),
 }
 
-/// [`Limits`] as the receiver keeps them: 4 bytes each (a limit over 4 GiB is taken as 4 GiB,
-/// far beyond what a server should buffer), so an idle connection is smaller.
-#[derive(Clone, Copy)]
-pub(super) struct HeldLimits {
-    max_frame_size: u32,
-    max_message_size: u32,
-}
-
-impl From<Limits> for HeldLimits {
-    fn from(limits: Limits) -> Self {
-        let held = |limit: u64| u32::try_from(limit).unwrap_or(u32::MAX);
-        HeldLimits {
-            max_frame_size: held(limits.max_frame_size),
-            max_message_size: held(limits.max_message_size),
-        }
-    }
-}
-
 /// The receiving half.
 pub(super) struct Receiver {
     role: Role,
-    pub limits: HeldLimits,
+    pub limits: Limits,
     /// What is kept of a frame between two inputs.
     pending: Pending,
     pub message: Reassembler,
@@ -132,7 +148,7 @@ impl Receiver {
     pub fn new(role: Role, limits: Limits) -> Self {
         Receiver {
             role,
-            limits: limits.into(),
+            limits,
             pending: Pending::Nothing,
             message: Reassembler::new(),
             control: None,
@@ -342,14 +358,14 @@ impl Receiver {
         } else {
             header.check(self.role)?
         };
-        if header.payload_len > u64::from(self.limits.max_frame_size) {
+        if header.payload_len > self.limits.max_frame_size {
             return Err(ProtocolError::FrameTooLarge);
         }
         if !opcode.is_control() {
             self.message.check_frame(
                 opcode,
                 header_len as u64 + header.payload_len,
-                u64::from(self.limits.max_message_size),
+                self.limits.max_message_size,
             )?;
         }
         Ok((opcode, compressed))
@@ -452,8 +468,10 @@ impl Receiver {
 
 /// The most bytes a compressed message may inflate to: the message limit, counted in payload,
 /// and the caller's memory headroom.
-fn inflate_limit(limits: &HeldLimits, cap: usize) -> usize {
-    (limits.max_message_size as usize).min(cap)
+fn inflate_limit(limits: &Limits, cap: usize) -> usize {
+    usize::try_from(limits.max_message_size)
+        .unwrap_or(usize::MAX)
+        .min(cap)
 }
 
 /// The event for a frame that is complete by itself (already validated, and answered).
