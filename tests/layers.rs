@@ -213,5 +213,5 @@ fn the_protocol_core_has_no_import_cycle() {
             panic!("import cycle in src/protocol: {}", cycle.join(" -> "));
         }
     }
-    assert!(edges.get("connection").is_some_and(|e| e.contains("frame")));
+    assert!(edges.get("receiver").is_some_and(|e| e.contains("frame")));
 }
