@@ -28,8 +28,14 @@ fn main() -> ExitCode {
         // or ignore it): `permessage-deflate; client_max_window_bits`, like a browser. Every
         // echo goes compressed: kosoku 0.1.0 hands an uncompressed message on a compressed
         // connection to the case as text, which then fails (AUTOBAHN.md).
+        // It also offers `client_no_context_takeover` (it will reset its compressor after each
+        // message): 13.2, 13.5 and 13.6 accept only an offer that allows the server to ask for it.
         let tuning = CodecTuning { compress_all: true };
-        let offer = Some((ClientOffer::default(), tuning));
+        let offer = ClientOffer {
+            client_no_context_takeover: true,
+            ..ClientOffer::default()
+        };
+        let offer = Some((offer, tuning));
         let result = BlockingClient::connect_with(&url, &[], Limits::default(), offer).and_then(
             |mut client| {
                 client.run(|event, tx, out| {

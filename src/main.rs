@@ -93,6 +93,10 @@ struct DissectArgs {
     /// --encode: mask with this key (8 hex digits), as a client must.
     #[arg(long)]
     mask: Option<String>,
+    /// permessage-deflate (RFC 7692) is in use: inflate messages whose first frame has RSV1,
+    /// keeping the window across messages; with --encode, compress the payload and set RSV1.
+    #[arg(long)]
+    deflate: bool,
 }
 
 #[derive(Args)]
@@ -483,6 +487,7 @@ fn dissect(args: DissectArgs) -> Result<(), String> {
     let options = frames::Options {
         sender: role,
         max_payload: args.max_payload,
+        deflate: args.deflate,
     };
     if args.encode {
         let (opcode, payload) = match (&args.text, &args.binary, &args.ping, &args.pong, args.close)
@@ -499,9 +504,14 @@ fn dissect(args: DissectArgs) -> Result<(), String> {
                 );
             }
         };
+        let (payload, rsv) = if args.deflate && matches!(opcode, 1 | 2) {
+            (encode::deflate_payload(&payload), args.rsv | 0b100)
+        } else {
+            (payload, args.rsv)
+        };
         let spec = encode::FrameSpec {
             fin: !args.no_fin,
-            rsv: args.rsv,
+            rsv,
             opcode: args.opcode.unwrap_or(opcode),
             mask: args.mask.as_deref().map(encode::parse_mask).transpose()?,
             payload,

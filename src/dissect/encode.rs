@@ -2,6 +2,8 @@
 //! faulty frames a test needs: any opcode, RSV bits, no mask).
 
 use super::hex::parse_hex;
+use crate::protocol::Role;
+use crate::protocol::deflate::{CodecConfig, Compressor, DeflateParams};
 use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN};
 use crate::protocol::mask::apply_mask;
 
@@ -46,6 +48,25 @@ pub fn parse_mask(text: &str) -> Result<[u8; 4], String> {
     bytes
         .try_into()
         .map_err(|_| format!("{text:?}: a masking key is 4 bytes (8 hex digits)"))
+}
+
+/// A payload compressed as permessage-deflate sends it (RFC 7692 §7.2.1): DEFLATE with a
+/// fresh window, flushed, the `00 00 ff ff` tail removed. Always compressed, even when longer.
+pub fn deflate_payload(payload: &[u8]) -> Vec<u8> {
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let mut config = CodecConfig::new(&params, Role::Client);
+    config.compress_all = true;
+    let mut out = Vec::new();
+    if !Compressor::new(&config).compress(payload, &mut out) {
+        // Only an empty payload is not compressed: an empty stored block, tail removed.
+        out = vec![0x00];
+    }
+    out
 }
 
 /// A Close body: the code in network byte order, then the reason.

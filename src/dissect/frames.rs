@@ -7,7 +7,8 @@ use std::fmt::Write;
 use super::explain;
 use super::hex::{hex_bytes, preview};
 use crate::protocol::close::{CloseCode, parse_close_payload};
-use crate::protocol::frame::{FrameHeader, LengthForm, OpCode};
+use crate::protocol::deflate::{CodecConfig, Decompressor, DeflateError};
+use crate::protocol::frame::{FrameHeader, LengthForm, OpCode, RSV1};
 use crate::protocol::mask::apply_mask;
 use crate::protocol::utf8::Utf8Validator;
 use crate::protocol::{ProtocolError, Role};
@@ -19,6 +20,9 @@ pub struct Options {
     pub sender: Option<Role>,
     /// Payload bytes shown per frame.
     pub max_payload: usize,
+    /// permessage-deflate was negotiated (RFC 7692): RSV1 on a message's first frame marks it
+    /// compressed, and it is inflated, keeping the window across messages as a receiver would.
+    pub deflate: bool,
 }
 
 impl Default for Options {
@@ -26,9 +30,13 @@ impl Default for Options {
         Options {
             sender: None,
             max_payload: 64,
+            deflate: false,
         }
     }
 }
+
+/// The most a dissected message is inflated to.
+const INFLATE_LIMIT: usize = 64 << 20;
 
 /// A message being reassembled across frames.
 struct Assembly {
@@ -38,6 +46,8 @@ struct Assembly {
     payload: Vec<u8>,
     utf8: Utf8Validator,
     utf8_failed: bool,
+    /// RSV1 on the first frame, with --deflate: the payload is compressed.
+    compressed: bool,
 }
 
 /// Dissect every frame in `bytes`.
@@ -72,6 +82,19 @@ pub fn dissect_frames(bytes: &[u8], options: &Options) -> String {
     let mut messages = 0;
     let mut assembly: Option<Assembly> = None;
     let mut closed = false;
+    // One inflater for the whole stream: with context takeover (the default) a message may
+    // refer to the text of earlier ones (RFC 7692 §7.2.3.2).
+    let mut inflater = options.deflate.then(|| {
+        Decompressor::new(&CodecConfig::new(
+            &crate::protocol::deflate::DeflateParams {
+                server_no_context_takeover: false,
+                client_no_context_takeover: false,
+                server_max_window_bits: 15,
+                client_max_window_bits: 15,
+            },
+            receiver,
+        ))
+    });
     while pos < bytes.len() {
         number += 1;
         let rest = &bytes[pos..];
@@ -110,13 +133,32 @@ pub fn dissect_frames(bytes: &[u8], options: &Options) -> String {
         if let Err(e) = FrameHeader::decode(rest) {
             violations.push(e);
         }
-        let opcode = match header.check(receiver) {
+        // RFC 7692 §6: with the extension, RSV1 is the "Per-Message Compressed" bit.
+        let compressed = options.deflate && header.rsv & RSV1 != 0;
+        let checked = FrameHeader {
+            rsv: if compressed {
+                header.rsv & !RSV1
+            } else {
+                header.rsv
+            },
+            ..header
+        };
+        let opcode = match checked.check(receiver) {
             Ok(opcode) => Some(opcode),
             Err(e) => {
                 violations.push(e);
                 OpCode::from_u8(header.opcode)
             }
         };
+        if compressed && !matches!(opcode, Some(OpCode::Text | OpCode::Binary)) {
+            violations.push(ProtocolError::CompressedBitMisplaced);
+        }
+        if !options.deflate && header.rsv & RSV1 != 0 {
+            let _ = writeln!(
+                out,
+                "    (with permessage-deflate negotiated, RSV1 marks a compressed message: --deflate reads it so)"
+            );
+        }
         let payload_end =
             pos + header_len + header.payload_len.min(available - header_len as u64) as usize;
         let mut payload = bytes[pos + header_len..payload_end].to_vec();
@@ -155,15 +197,20 @@ pub fn dissect_frames(bytes: &[u8], options: &Options) -> String {
                 describe_close(&mut out, &payload, &mut violations);
             }
             Some(op @ (OpCode::Text | OpCode::Binary | OpCode::Continuation)) if !truncated => {
+                let frame = Fragment {
+                    opcode: op,
+                    fin: header.fin,
+                    compressed,
+                    payload: &payload,
+                };
                 let done = reassemble(
                     &mut out,
-                    op,
-                    header.fin,
-                    &payload,
+                    frame,
                     &mut assembly,
                     &mut messages,
                     &mut violations,
                     options,
+                    inflater.as_mut(),
                 );
                 if let Some(done) = done {
                     let _ = writeln!(out, "    => {done}");
@@ -331,18 +378,32 @@ fn describe_close(out: &mut String, payload: &[u8], violations: &mut Vec<Protoco
     }
 }
 
-/// Follow fragmentation (§5.4); returns a line when a message completes.
-#[allow(clippy::too_many_arguments)]
-fn reassemble(
-    out: &mut String,
+/// A data frame, as [`reassemble`] takes it.
+struct Fragment<'a> {
     opcode: OpCode,
     fin: bool,
-    payload: &[u8],
+    /// RSV1 set, with --deflate.
+    compressed: bool,
+    payload: &'a [u8],
+}
+
+/// Follow fragmentation (§5.4), and inflate a compressed message once it is whole (RFC 7692
+/// §7.2.2); returns a line when a message completes.
+fn reassemble(
+    out: &mut String,
+    frame: Fragment<'_>,
     assembly: &mut Option<Assembly>,
     messages: &mut usize,
     violations: &mut Vec<ProtocolError>,
     options: &Options,
+    inflater: Option<&mut Decompressor>,
 ) -> Option<String> {
+    let Fragment {
+        opcode,
+        fin,
+        compressed,
+        payload,
+    } = frame;
     match (opcode, assembly.is_some()) {
         (OpCode::Continuation, false) => {
             violations.push(ProtocolError::UnexpectedContinuation);
@@ -363,12 +424,16 @@ fn reassemble(
             payload: Vec::new(),
             utf8: Utf8Validator::new(),
             utf8_failed: false,
+            compressed,
         });
     }
     let message = assembly.as_mut()?;
     message.frames += 1;
     message.payload.extend_from_slice(payload);
-    if message.opcode == OpCode::Text && !message.utf8_failed && message.utf8.feed(payload).is_err()
+    if message.opcode == OpCode::Text
+        && !message.compressed
+        && !message.utf8_failed
+        && message.utf8.feed(payload).is_err()
     {
         message.utf8_failed = true;
         let at = std::str::from_utf8(&message.payload)
@@ -388,7 +453,45 @@ fn reassemble(
         );
         return None;
     }
-    let done = assembly.take()?;
+    let mut done = assembly.take()?;
+    let mut inflated_from = None;
+    if done.compressed {
+        let Some(inflater) = inflater else {
+            return None;
+        };
+        let mut plain = Vec::new();
+        let result = inflater
+            .inflate(&done.payload, &mut plain, INFLATE_LIMIT)
+            .and_then(|()| inflater.finish(&mut plain, INFLATE_LIMIT));
+        match result {
+            Ok(()) => {
+                inflated_from = Some(done.payload.len());
+                done.payload = plain;
+                if done.opcode == OpCode::Text && done.utf8.feed(&done.payload).is_err() {
+                    done.utf8_failed = true;
+                    violations.push(ProtocolError::InvalidUtf8);
+                }
+            }
+            Err(error) => {
+                let _ = writeln!(
+                    out,
+                    "    Compressed message {}: {}",
+                    done.number,
+                    match error {
+                        DeflateError::InvalidData if done.number > 1 =>
+                            "does not inflate; with context takeover (the default) a message may refer back to the text of earlier ones, so a receiver reads it only with every earlier message of the connection: give dissect those too (RFC 7692 §7.2.3.2)",
+                        DeflateError::InvalidData =>
+                            "does not inflate: not valid DEFLATE data (RFC 1951), a receiver fails with 1007; unless earlier messages of the connection were left out, which with context takeover (the default) it may refer back to (RFC 7692 §7.2.3.2)",
+                        DeflateError::TooBig =>
+                            "inflates past 64 MiB; a receiver with that limit fails with 1009",
+                        DeflateError::NoMemory => "no memory to inflate it",
+                    }
+                );
+                violations.push(ProtocolError::Deflate(error));
+                return None;
+            }
+        }
+    }
     let kind = if done.opcode == OpCode::Text {
         "Text"
     } else {
@@ -401,6 +504,12 @@ fn reassemble(
         done.frames,
         if done.frames == 1 { "" } else { "s" }
     );
+    if let Some(wire) = inflated_from {
+        let _ = write!(
+            line,
+            ", inflated from {wire} compressed bytes (RFC 7692 §7.2.2: the payload, then 00 00 ff ff)"
+        );
+    }
     if done.opcode == OpCode::Text {
         let mut utf8 = done.utf8;
         match (done.utf8_failed, utf8.finish()) {

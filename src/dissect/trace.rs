@@ -10,8 +10,10 @@
 use std::fmt::Write;
 
 use super::hex::{hex_bytes, preview};
+use crate::protocol::Role;
 use crate::protocol::close::CloseCode;
-use crate::protocol::frame::{FrameHeader, OpCode};
+use crate::protocol::deflate::{ClientOffer, CodecConfig, Decompressor, DeflateParams};
+use crate::protocol::frame::{FrameHeader, OpCode, RSV1};
 use crate::protocol::http::{HeadLimits, RequestHead, parse_request};
 use crate::protocol::mask::apply_mask;
 
@@ -68,6 +70,9 @@ pub type DecoderSelector = fn(&RequestHead<'_>) -> Option<&'static dyn MessageDe
 
 /// The largest message kept whole to decode its route-level type.
 const MAX_DECODED_MESSAGE: usize = 64 * 1024;
+/// The largest compressed message kept (and inflated) to follow the peer's window: every one
+/// must be inflated, or the next messages could not be.
+const MAX_INFLATED_MESSAGE: usize = 64 << 20;
 
 /// The frame whose payload is being read.
 struct PendingFrame {
@@ -85,6 +90,12 @@ struct Flow {
     frame: Option<PendingFrame>,
     message: Option<(OpCode, Vec<u8>, bool)>,
     messages: u64,
+    /// With permessage-deflate agreed (seen in the 101): this direction's receiver's inflater.
+    inflater: Option<Box<Decompressor>>,
+    /// The message in progress had RSV1 on its first frame.
+    compressed: bool,
+    /// The parameters a 101 seen in this direction agreed to.
+    agreed: Option<DeflateParams>,
 }
 
 impl Flow {
@@ -96,6 +107,9 @@ impl Flow {
             frame: None,
             message: None,
             messages: 0,
+            inflater: None,
+            compressed: false,
+            agreed: None,
         }
     }
 }
@@ -127,12 +141,12 @@ impl Tracer {
     pub fn bytes(&mut self, direction: Direction, bytes: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
         let (config, conn) = (self.config, self.conn);
-        let flow = match direction {
-            Direction::In => &mut self.inbound,
-            Direction::Out => &mut self.outbound,
-        };
         let mut input = bytes;
         while !input.is_empty() {
+            let flow = match direction {
+                Direction::In => &mut self.inbound,
+                Direction::Out => &mut self.outbound,
+            };
             if flow.in_http {
                 let derived;
                 (input, derived) = http_bytes(flow, input, conn, self.select, &mut lines);
@@ -141,6 +155,16 @@ impl Tracer {
                 // already decoded and redacted (a Hrana `hello.jwt`, a ttyd `AuthToken`).
                 if derived.is_some() {
                     self.route = derived;
+                }
+                // A 101 that agreed on permessage-deflate: both directions inflate from now on.
+                if let Some(params) = flow.agreed.take() {
+                    for (flow, receiver) in [
+                        (&mut self.inbound, Role::Server),
+                        (&mut self.outbound, Role::Client),
+                    ] {
+                        let config = CodecConfig::new(&params, receiver);
+                        flow.inflater = Some(Box::new(Decompressor::new(&config)));
+                    }
                 }
             } else if flow.frame.is_none() {
                 input = header_bytes(flow, input, conn, self.route, config, &mut lines);
@@ -188,6 +212,15 @@ fn http_bytes<'a>(
         _ => None,
     };
     let head = String::from_utf8_lossy(&flow.pending[..end]).into_owned();
+    if head.starts_with("HTTP/1.1 101") {
+        let extensions = head.split("\r\n").filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("Sec-WebSocket-Extensions")
+                .then(|| value.trim())
+        });
+        flow.agreed = ClientOffer::default().accept(extensions).ok().flatten();
+    }
     let mut text = format!("[conn {conn}] {} HTTP head:", arrow(flow.direction));
     for line in head.split("\r\n") {
         let _ = write!(text, "\n    {}", redact_http_line(line));
@@ -247,6 +280,12 @@ fn header_bytes<'a>(
         None => &input[take..],
         Some((header, len, _)) => {
             let used = len - before;
+            if matches!(
+                OpCode::from_u8(header.opcode),
+                Some(OpCode::Text | OpCode::Binary)
+            ) {
+                flow.compressed = flow.inflater.is_some() && header.rsv & RSV1 != 0;
+            }
             let frame = PendingFrame {
                 header,
                 header_bytes: flow.pending[..len].to_vec(),
@@ -298,7 +337,12 @@ fn payload_bytes<'a>(
         let message = flow
             .message
             .get_or_insert_with(|| (opcode.unwrap_or(OpCode::Binary), Vec::new(), false));
-        if message.1.len() + chunk.len() <= MAX_DECODED_MESSAGE {
+        let keep_up_to = if flow.compressed {
+            MAX_INFLATED_MESSAGE
+        } else {
+            MAX_DECODED_MESSAGE
+        };
+        if message.1.len() + chunk.len() <= keep_up_to {
             message.1.extend_from_slice(&chunk);
         } else {
             message.2 = true;
@@ -329,7 +373,11 @@ fn finish_frame(
         arrow(flow.direction),
         header.opcode,
         if header.fin { " FIN" } else { "" },
-        if header.rsv != 0 { " RSV!" } else { "" },
+        match header.rsv {
+            0 => "",
+            RSV1 if flow.inflater.is_some() => " RSV1 (compressed)",
+            _ => " RSV!",
+        },
         header.payload_len
     );
     if let Some(key) = header.mask {
@@ -364,9 +412,33 @@ fn finish_frame(
     }
     if is_data
         && header.fin
-        && let Some((kind, body, too_big)) = flow.message.take()
+        && let Some((kind, mut body, mut too_big)) = flow.message.take()
     {
         flow.messages += 1;
+        if std::mem::take(&mut flow.compressed)
+            && let Some(inflater) = flow.inflater.as_mut()
+        {
+            // RFC 7692 §7.2.2, as the receiver does it, so that later messages inflate too.
+            let mut plain = Vec::new();
+            let inflated = !too_big
+                && inflater
+                    .inflate(&body, &mut plain, MAX_INFLATED_MESSAGE)
+                    .and_then(|()| inflater.finish(&mut plain, MAX_INFLATED_MESSAGE))
+                    .is_ok();
+            if inflated {
+                let _ = write!(
+                    line,
+                    "\n    permessage-deflate: {} compressed bytes inflate to {}",
+                    body.len(),
+                    plain.len()
+                );
+                too_big = plain.len() > MAX_DECODED_MESSAGE;
+                body = plain;
+            } else {
+                let _ = write!(line, "\n    permessage-deflate: does not inflate here");
+                too_big = true;
+            }
+        }
         if let Some(route) = route {
             let decoded = if too_big {
                 "message too large to decode".to_string()
