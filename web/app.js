@@ -254,6 +254,10 @@ window.wsbridge = {
   get connected() {
     return socket?.readyState === WebSocket.OPEN;
   },
+  // The extensions the server accepted (permessage-deflate, RFC 7692).
+  get extensions() {
+    return socket?.extensions ?? '';
+  },
 };
 
 connect();

@@ -90,6 +90,9 @@ test('type a command in the browser terminal and see its output', async () => {
 
   await page.waitForFunction(() => window.wsbridge?.connected, undefined, { timeout: 10000 });
   assert.equal(new URL(page.url()).search, '', 'the token must leave the address bar');
+  // Chromium offers permessage-deflate on every WebSocket, and wsbridge accepts it (RFC 7692):
+  // everything below runs compressed both ways.
+  assert.match(await page.evaluate(() => window.wsbridge.extensions), /^permessage-deflate/);
   await waitForScreen(page, () => window.wsbridge.screenText().includes('$'), 'the prompt');
 
   await page.click('#terminal');
