@@ -192,9 +192,10 @@ struct ServeArgs {
     /// Seconds to wait for the peer's side of the closing handshake.
     #[arg(long, value_parser = parse_seconds, default_value = "5")]
     close_timeout: Duration,
-    /// permessage-deflate (RFC 7692) for clients that offer it: on or off.
-    #[arg(long, value_parser = parse_on_off, default_value = "on", value_name = "on|off", action = clap::ArgAction::Set)]
-    deflate: bool,
+    /// permessage-deflate (RFC 7692) for clients that offer it: on, off, or inflate-only
+    /// (accept it and inflate what arrives, but send everything uncompressed).
+    #[arg(long, value_parser = ["on", "off", "inflate-only"], default_value = "on", value_name = "on|off|inflate-only")]
+    deflate: String,
     /// The server compressor's window in bits, 9 to 15 (memory grows with it: 4 << N bytes).
     #[arg(long, value_parser = clap::value_parser!(u8).range(9..=15), default_value_t = 12, value_name = "N")]
     deflate_window_bits: u8,
@@ -303,14 +304,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_on_off(value: &str) -> Result<bool, String> {
-    match value {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!("expected on or off, not {value:?}")),
-    }
-}
-
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config {
         listen: args.listen,
@@ -329,7 +322,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         },
         max_memory: usize::try_from(args.max_memory).unwrap_or(usize::MAX),
         deflate: DeflateSettings {
-            enabled: args.deflate,
+            enabled: args.deflate != "off",
+            compress: args.deflate == "on",
             window_bits: args.deflate_window_bits,
             mem_level: args.deflate_mem_level,
             compress_all: args.deflate_compress_all,

@@ -248,6 +248,13 @@ impl Connection {
         }
     }
 
+    /// Use permessage-deflate for what is received only: messages are inflated, and every
+    /// message sent goes uncompressed, which RFC 7692 §6 allows (no compressor is ever held).
+    pub fn enable_inflate_only(&mut self, config: &CodecConfig) {
+        self.enable_deflate(config);
+        self.tx.set_compressor(None);
+    }
+
     /// Whether permessage-deflate is in use.
     pub fn deflate_enabled(&self) -> bool {
         self.rx.inflater.is_some()

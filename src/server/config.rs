@@ -77,8 +77,11 @@ impl Default for Config {
 /// How the server compresses when a client offers permessage-deflate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeflateSettings {
-    /// Accept the extension at all (`--deflate on|off`).
+    /// Accept the extension at all (`--deflate on|off|inflate-only`).
     pub enabled: bool,
+    /// Compress what is sent (`--deflate inflate-only` clears it: received messages are
+    /// inflated, replies go uncompressed, and no compressor is held).
+    pub compress: bool,
     /// The server compressor's window, 9..=15 (`--deflate-window-bits`); announced to the client
     /// as `server_max_window_bits` below 15.
     pub window_bits: u8,
@@ -95,6 +98,7 @@ impl Default for DeflateSettings {
     fn default() -> Self {
         DeflateSettings {
             enabled: true,
+            compress: true,
             window_bits: 12,
             mem_level: 5,
             compress_all: false,

@@ -90,8 +90,10 @@ impl Conn {
             Gate::Until(_) => env.config.pre_auth_limits,
         };
         let mut ws = Connection::server(limits);
-        if let Some((config, _)) = &deflate {
-            ws.enable_deflate(config);
+        match &deflate {
+            Some((config, _)) if env.config.deflate.compress => ws.enable_deflate(config),
+            Some((config, _)) => ws.enable_inflate_only(config),
+            None => {}
         }
         // The timers start with the request that was just heard.
         ws.on_heard(env.stamp);
