@@ -110,8 +110,9 @@ impl Conn {
 
     /// RFC 7692 §5, §7.1: accept the first permessage-deflate offer the server can honour, or
     /// none. A field that breaks RFC 6455 §9.1's grammar is a 400; an offer with parameters that
-    /// cannot be accepted is only declined. When memory is short (past half the budget), the
-    /// server keeps no compression context between messages, and frees its engines after each.
+    /// cannot be accepted is only declined. When memory is short (past half the budget), neither
+    /// side keeps compression context between messages, and the server frees both engines after
+    /// each message.
     fn negotiate_deflate(
         &self,
         head: &RequestHead<'_>,
@@ -123,7 +124,9 @@ impl Conn {
             enabled: settings.enabled,
             max_window_bits: settings.window_bits,
             no_context_takeover: short_of_memory,
-            request_client_no_context_takeover: false,
+            // RFC 7692 §7.1.1.2: the server may ask it even when not offered; then the inflater
+            // too is freed after each message.
+            request_client_no_context_takeover: short_of_memory,
         };
         let accepted = policy
             .negotiate(head.header_values("Sec-WebSocket-Extensions"))
