@@ -262,8 +262,107 @@ fn bench_handshake(c: &mut Criterion) {
     group.finish();
 }
 
+/// permessage-deflate (RFC 7692 §7.2): wsbridge's codec against a bare flate2 (zlib-rs) stream
+/// doing the same work (the ceiling), per message size, with context takeover (the stream goes on
+/// from message to message) and without (our compressor resets after each).
+fn bench_deflate(c: &mut Criterion) {
+    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+    use wsbridge::protocol::Role;
+    use wsbridge::protocol::deflate::{CodecConfig, Compressor, Decompressor, DeflateParams};
+    let params = |no_context_takeover| DeflateParams {
+        server_no_context_takeover: no_context_takeover,
+        client_no_context_takeover: no_context_takeover,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let mut group = c.benchmark_group("deflate");
+    for size in [1024usize, 16 * 1024] {
+        let message = text(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        for (name, nct) in [("takeover", false), ("no_takeover", true)] {
+            let config = CodecConfig::new(&params(nct), Role::Server);
+            let mut tx = Compressor::new(&config);
+            let mut out = Vec::with_capacity(2 * size);
+            group.bench_with_input(
+                BenchmarkId::new(format!("compress/{name}"), size),
+                &message,
+                |b, m| {
+                    b.iter(|| {
+                        out.clear();
+                        tx.compress(m, &mut out)
+                    })
+                },
+            );
+            // A stream of the same message compressed over and over, inflated message by message.
+            let mut wire = Vec::new();
+            let mut sender = Compressor::new(&config);
+            let receiver_config = CodecConfig::new(&params(nct), Role::Client);
+            let mut rx = Decompressor::new(&receiver_config);
+            let mut plain = Vec::with_capacity(2 * size);
+            group.bench_with_input(
+                BenchmarkId::new(format!("inflate/{name}"), size),
+                &message,
+                |b, m| {
+                    b.iter_batched_ref(
+                        || {
+                            wire.clear();
+                            sender.compress(m, &mut wire);
+                            wire.clone()
+                        },
+                        |w| {
+                            plain.clear();
+                            rx.inflate(w, &mut plain, usize::MAX).unwrap();
+                            rx.finish(&mut plain, usize::MAX).unwrap();
+                        },
+                        BatchSize::SmallInput,
+                    )
+                },
+            );
+        }
+        let mut bare = Compress::new(Compression::fast(), false);
+        let mut out = Vec::with_capacity(2 * size);
+        group.bench_with_input(
+            BenchmarkId::new("compress/bare_flate2", size),
+            &message,
+            |b, m| {
+                b.iter(|| {
+                    out.clear();
+                    bare.compress_vec(m, &mut out, FlushCompress::Sync).unwrap()
+                })
+            },
+        );
+        let mut bare_tx = Compress::new(Compression::fast(), false);
+        let mut bare_rx = Decompress::new(false);
+        let mut plain = Vec::with_capacity(2 * size);
+        group.bench_with_input(
+            BenchmarkId::new("inflate/bare_flate2", size),
+            &message,
+            |b, m| {
+                b.iter_batched_ref(
+                    || {
+                        let mut w = Vec::with_capacity(2 * size);
+                        bare_tx
+                            .compress_vec(m, &mut w, FlushCompress::Sync)
+                            .unwrap();
+                        w
+                    },
+                    |w| {
+                        plain.clear();
+                        bare_rx
+                            .decompress_vec(w, &mut plain, FlushDecompress::Sync)
+                            .unwrap()
+                    },
+                    BatchSize::SmallInput,
+                )
+            },
+        );
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    bench_deflate,
     bench_mask,
     bench_decode,
     bench_encode,

@@ -456,9 +456,7 @@ fn reassemble(
     let mut done = assembly.take()?;
     let mut inflated_from = None;
     if done.compressed {
-        let Some(inflater) = inflater else {
-            return None;
-        };
+        let inflater = inflater?;
         let mut plain = Vec::new();
         let result = inflater
             .inflate(&done.payload, &mut plain, INFLATE_LIMIT)
