@@ -50,7 +50,10 @@ for t in $targets; do
   before=$(find "$artifacts" -type f | wc -l)
   echo "--- $t: ${seconds}s"
   set +e
-  RUSTC_BOOTSTRAP=1 cargo fuzz run "${build_flags[@]}" "$t" "$work" "fuzz/corpus/$t" -- \
+  # A target without committed seeds starts from its working corpus alone.
+  seeds=()
+  [ -d "fuzz/corpus/$t" ] && seeds=("fuzz/corpus/$t")
+  RUSTC_BOOTSTRAP=1 cargo fuzz run "${build_flags[@]}" "$t" "$work" "${seeds[@]}" -- \
     -max_total_time="$seconds" -timeout=20 -print_final_stats=1 \
     -artifact_prefix="$artifacts" >"$log" 2>&1
   rc=$?
