@@ -220,7 +220,9 @@ fn attack_mode(ctx: &Ctx, pid: u32, run: Duration) -> Json {
             });
         }
         for _ in 0..NEVER_READERS {
-            s.spawn(|| never_reader(ctx));
+            let message = frame(true, 0x2, &vec![0x5A; 4 * MIB]);
+            let who = "d: never reads, /echo";
+            s.spawn(move || attacker(ctx, who, "/echo", "", |c| never_read(ctx, c, &message)));
         }
         sleep(until.saturating_duration_since(Instant::now()));
         ctx.stop.store(true, Relaxed);
@@ -283,15 +285,9 @@ fn attacker(
     }
 }
 
-/// (d) An /echo peer that sends 4 MiB messages and never reads the echoes (until the end, when
-/// it drains them to find its close code).
-fn never_reader(ctx: &Ctx) {
-    let who = "d: never reads, /echo";
-    let message = frame(true, 0x2, &vec![0x5A; 4 * MIB]);
-    let mut s = match upgrade(ctx, "/echo", "") {
-        Ok(s) => s,
-        Err(e) => return ctx.note(who, e),
-    };
+/// (d) Sends 4 MiB messages to /echo and never reads the echoes (until the end of the run,
+/// when it drains them to find its close code).
+fn never_read(ctx: &Ctx, s: &mut TcpStream, message: &[u8]) -> String {
     s.set_nonblocking(true).unwrap();
     let (mut offset, mut sent, mut failed) = (0, 0, None);
     while ctx.running() && failed.is_none() {
@@ -305,9 +301,11 @@ fn never_reader(ctx: &Ctx) {
         }
     }
     s.set_nonblocking(false).unwrap();
-    let end = await_close(&mut s, Instant::now() + Duration::from_secs(3));
-    let how = failed.unwrap_or_else(|| format!("{sent} messages sent"));
-    ctx.note(who, format!("{end} ({how})"));
+    let end = await_close(s, Instant::now() + Duration::from_secs(3));
+    format!(
+        "{end} ({})",
+        failed.unwrap_or_else(|| format!("{sent} messages sent"))
+    )
 }
 
 // --- Honest clients --------------------------------------------------------------------------
@@ -336,8 +334,7 @@ fn echo_bystander(ctx: &Ctx, samples: &mut Vec<(usize, f64)>) {
         seq += 1;
         let text = format!("bystander {seq:012}");
         let (phase, sent) = (ctx.phase.load(Relaxed), Instant::now());
-        ws.send(Message::text(text.clone()))
-            .map_err(|e| e.to_string())?;
+        ws.send(Message::text(text.clone())).map_err(str)?;
         wait_for(ws, sent + Duration::from_secs(60), |m| {
             m == &Message::text(&*text)
         })?;
@@ -373,7 +370,7 @@ fn largest_mode(ctx: &Ctx, pid: u32, run: Duration) -> Json {
     let tty_msg = Message::binary(input);
     let mut peers: Vec<Box<Step>> = vec![
         Box::new(|ws| {
-            ws.send(echo_msg.clone()).map_err(|e| e.to_string())?;
+            ws.send(echo_msg.clone()).map_err(str)?;
             let deadline = Instant::now() + Duration::from_secs(120);
             wait_for(
                 ws,
@@ -382,7 +379,7 @@ fn largest_mode(ctx: &Ctx, pid: u32, run: Duration) -> Json {
             )
         }),
         Box::new(|ws| {
-            ws.send(sql_msg.clone()).map_err(|e| e.to_string())?;
+            ws.send(sql_msg.clone()).map_err(str)?;
             let deadline = Instant::now() + Duration::from_secs(120);
             let mut answer = String::new();
             wait_for(ws, deadline, |m| {
@@ -396,21 +393,12 @@ fn largest_mode(ctx: &Ctx, pid: u32, run: Duration) -> Json {
             let deadline = Instant::now() + Duration::from_secs(120);
             let start = b"stty -echo; echo RE''ADY; cat > /dev/null\r";
             tty_type_and_wait(ws, start, b"READY", deadline)?;
-            ws.send(tty_msg.clone()).map_err(|e| e.to_string())?;
+            ws.send(tty_msg.clone()).map_err(str)?;
             tty_type_and_wait(ws, b"\x04stty echo; echo DO''NE\r", b"DONE", deadline)
         }),
     ];
-    let open = |ctx: &Ctx, path, protocol| {
-        let mut ws = ws_connect(ctx, path, protocol)?;
-        ws.set_config(|c| {
-            *c = WebSocketConfig::default()
-                .max_message_size(None)
-                .max_frame_size(None)
-        });
-        Ok::<_, String>(ws)
-    };
     let mut conns = [
-        open(ctx, "/echo", None).unwrap(),
+        ws_connect(ctx, "/echo", None).unwrap(),
         sql_open(ctx).unwrap(),
         tty_open(ctx).unwrap(),
     ];
@@ -471,7 +459,11 @@ fn ws_connect(ctx: &Ctx, path: &str, protocol: Option<&str>) -> Result<Ws, Strin
     let stream = TcpStream::connect(&ctx.addr).map_err(|e| format!("connect: {:?}", e.kind()))?;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    match client_with_config(request, stream, None) {
+    // Unlimited, for the largest messages' echoes.
+    let config = WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    match client_with_config(request, stream, Some(config)) {
         Ok((ws, _)) => {
             let _ = ws
                 .get_ref()
@@ -514,7 +506,7 @@ fn wait_for(
 fn sql_open(ctx: &Ctx) -> Result<Ws, String> {
     let mut ws = ws_connect(ctx, "/sql", Some("hrana3"))?;
     let hello = json!({"type": "hello", "jwt": ctx.token}).to_string();
-    ws.send(Message::text(hello)).map_err(|e| e.to_string())?;
+    ws.send(Message::text(hello)).map_err(str)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut first = String::new();
     wait_for(&mut ws, deadline, |m| {
@@ -526,8 +518,7 @@ fn sql_open(ctx: &Ctx) -> Result<Ws, String> {
     }
     let open = json!({"type": "request", "request_id": 0,
         "request": {"type": "open_stream", "stream_id": 1}});
-    ws.send(Message::text(open.to_string()))
-        .map_err(|e| e.to_string())?;
+    ws.send(Message::text(open.to_string())).map_err(str)?;
     wait_for(&mut ws, deadline, Message::is_text)?;
     Ok(ws)
 }
@@ -536,8 +527,7 @@ fn sql_open(ctx: &Ctx) -> Result<Ws, String> {
 fn sql_exec(ws: &mut Ws, id: i64, sql: &str) -> Result<Json, String> {
     let request = json!({"type": "request", "request_id": id,
         "request": {"type": "execute", "stream_id": 1, "stmt": {"sql": sql}}});
-    ws.send(Message::text(request.to_string()))
-        .map_err(|e| e.to_string())?;
+    ws.send(Message::text(request.to_string())).map_err(str)?;
     let mut reply = Json::Null;
     wait_for(ws, Instant::now() + Duration::from_secs(60), |m| {
         reply = serde_json::from_str(m.to_text().unwrap_or_default()).unwrap_or_default();
@@ -550,8 +540,7 @@ fn sql_exec(ws: &mut Ws, id: i64, sql: &str) -> Result<Json, String> {
 fn tty_open(ctx: &Ctx) -> Result<Ws, String> {
     let mut ws = ws_connect(ctx, "/tty", Some("tty"))?;
     let init = json!({"AuthToken": ctx.token, "columns": 80, "rows": 24}).to_string();
-    ws.send(Message::binary(init.into_bytes()))
-        .map_err(|e| e.to_string())?;
+    ws.send(Message::binary(init.into_bytes())).map_err(str)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     wait_for(&mut ws, deadline, |m| {
         m.clone().into_data().first() == Some(&b'0')
@@ -567,7 +556,7 @@ fn tty_type_and_wait(
     deadline: Instant,
 ) -> Result<(), String> {
     ws.send(Message::binary([b"0", keys].concat()))
-        .map_err(|e| e.to_string())?;
+        .map_err(str)?;
     let mut seen = Vec::new();
     wait_for(ws, deadline, |m| match m {
         Message::Binary(b) if b.first() == Some(&b'0') => {
@@ -620,46 +609,35 @@ fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads the server's frames (skipping payloads) until its Close: "close CODE", or how the
-/// connection ended otherwise, or "open at end" when `until` passes first.
+/// Reads the server's frames until its Close: "close CODE", or how the connection ended
+/// otherwise, or "open at end" when `until` passes first.
 fn await_close(s: &mut TcpStream, until: Instant) -> String {
-    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
-    let (mut buf, mut skip, mut chunk) = (Vec::new(), 0usize, vec![0u8; 1 << 16]);
+    let mut read = |n: usize| {
+        let left = until.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        let mut buf = vec![0; n];
+        s.read_exact(&mut buf).map(|()| buf)
+    };
     loop {
-        loop {
-            let n = skip.min(buf.len());
-            buf.drain(..n);
-            skip -= n;
-            if skip > 0 || buf.len() < 2 {
-                break;
-            }
-            let (len, start) = match buf[1] & 0x7f {
-                126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-                127 if buf.len() >= 10 => (
-                    u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
-                    10,
-                ),
-                126 | 127 => break,
-                n => (n as usize, 2),
+        let mut frame = || -> std::io::Result<(u8, Vec<u8>)> {
+            let head = read(2)?;
+            let len = match head[1] & 0x7f {
+                126 => u16::from_be_bytes(read(2)?.try_into().unwrap()) as usize,
+                127 => u64::from_be_bytes(read(8)?.try_into().unwrap()) as usize,
+                n => n as usize,
             };
-            if buf[0] & 0x0f == 0x8 && buf.len() >= start + len {
-                return match len {
-                    0 | 1 => "close (no code)".into(),
-                    _ => format!("close {}", u16::from_be_bytes([buf[start], buf[start + 1]])),
-                };
-            } else if buf[0] & 0x0f == 0x8 {
-                break;
+            Ok((head[0] & 0x0f, read(len)?))
+        };
+        match frame() {
+            Ok((0x8, p)) if p.len() >= 2 => {
+                return format!("close {}", u16::from_be_bytes([p[0], p[1]]));
             }
-            buf.drain(..start);
-            skip = len;
-        }
-        if Instant::now() >= until {
-            return "open at end".into();
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => return "EOF without Close".into(),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Ok((0x8, _)) => return "close (no code)".into(),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return "open at end".into();
+            }
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return "EOF without Close".into(),
             Err(e) => return format!("{:?} without Close", e.kind()),
         }
     }
@@ -669,6 +647,10 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find_map(|l| l.strip_prefix(field))?;
     line.split_whitespace().next()?.parse().ok()
+}
+
+fn str(e: impl std::fmt::Display) -> String {
+    e.to_string()
 }
 
 fn ms(since: Instant) -> f64 {
