@@ -142,10 +142,65 @@ enum State {
     Closed,
 }
 
+/// Input waiting for the PTY. The PTY takes a few KiB per write, so the bytes it took are skipped by an
+/// offset, not moved: draining the front of a 64 MiB message after every write moved the whole rest
+/// each time, which froze the loop for seconds (issue 12's largest-message measurement).
+#[derive(Default)]
+struct PendingInput {
+    bytes: Vec<u8>,
+    /// How many of `bytes` the PTY has taken.
+    taken: usize,
+}
+
+impl PendingInput {
+    fn push(&mut self, more: &[u8]) {
+        // Move the untaken rest to the front before growing, so the buffer never holds taken bytes
+        // for long; at most one move of the rest per message.
+        if self.taken > 0 {
+            self.bytes.drain(..self.taken);
+            self.taken = 0;
+        }
+        self.bytes.extend_from_slice(more);
+    }
+
+    fn untaken(&self) -> &[u8] {
+        &self.bytes[self.taken..]
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len() - self.taken
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The PTY took `n` more bytes. Once all is taken, a buffer grown past `keep` by one large
+    /// message is given back.
+    fn take(&mut self, n: usize, keep: usize) {
+        self.taken = (self.taken + n).min(self.bytes.len());
+        if self.taken == self.bytes.len() {
+            self.clear();
+            if self.bytes.capacity() > keep {
+                self.bytes = Vec::new();
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.taken = 0;
+    }
+
+    fn held_bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
 struct Running {
     term: Box<dyn Terminal>,
     /// Input the PTY has not taken yet.
-    input: Vec<u8>,
+    input: PendingInput,
     /// The output frame buffer: `'0'` then room for `chunk` bytes.
     frame: Vec<u8>,
     client_paused: bool,
@@ -187,7 +242,7 @@ impl Session {
     /// output frame (for the server's memory budget).
     pub fn held_bytes(&self) -> usize {
         match &self.state {
-            State::Running(r) => r.input.capacity() + r.frame.capacity(),
+            State::Running(r) => r.input.held_bytes() + r.frame.capacity(),
             _ => 0,
         }
     }
@@ -237,7 +292,7 @@ impl Session {
                 match proto::decode_client(msg) {
                     Ok(ClientMessage::Input(bytes)) => {
                         if !self.config.read_only && !r.pty_closed {
-                            r.input.extend_from_slice(bytes);
+                            r.input.push(bytes);
                         }
                     }
                     Ok(ClientMessage::Resize(size)) => {
@@ -326,7 +381,7 @@ impl Session {
         frame[0] = proto::OUTPUT;
         self.state = State::Running(Box::new(Running {
             term,
-            input: Vec::new(),
+            input: PendingInput::default(),
             frame,
             client_paused: false,
             throttled: false,
@@ -381,10 +436,8 @@ impl Session {
 
         // Input first: a full PTY input queue is what makes the program's output stall less often.
         while !r.input.is_empty() {
-            match r.term.write(&r.input) {
-                Ok(n) => {
-                    r.input.drain(..n);
-                }
+            match r.term.write(r.input.untaken()) {
+                Ok(n) => r.input.take(n, limits.max_pending_input),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     // EIO: the terminal is gone; nobody will read this input.

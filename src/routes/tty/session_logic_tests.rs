@@ -344,3 +344,33 @@ fn closing_the_session_hangs_up_the_program() {
     assert!(fake.with(|p| p.hung_up));
     assert!(s.is_closed());
 }
+
+#[test]
+fn a_large_message_taken_a_little_at_a_time_arrives_in_order_and_its_buffer_is_released() {
+    let (fake, mut s, mut wire) = running(false);
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    send(&mut s, &mut wire, &ClientMessage::Input(&big));
+    assert!(
+        s.held_bytes() >= big.len(),
+        "the message is held until taken"
+    );
+    // The program takes 7 bytes per turn, and one more message arrives halfway through.
+    let mut sent_tail = false;
+    while fake.with(|p| p.input.len()) < big.len() + 3 {
+        fake.with(|p| p.input_room = 7);
+        s.handle_ready(&mut wire);
+        if !sent_tail && fake.with(|p| p.input.len()) > big.len() / 2 {
+            send(&mut s, &mut wire, &ClientMessage::Input(b"end"));
+            sent_tail = true;
+        }
+    }
+    let input = fake.with(|p| p.input.clone());
+    assert_eq!(&input[..big.len()], &big[..]);
+    assert_eq!(&input[big.len()..], b"end");
+    assert!(s.wants_input());
+    assert!(
+        s.held_bytes() < big.len(),
+        "the large input buffer is given back once the PTY took it all ({} held)",
+        s.held_bytes()
+    );
+}
