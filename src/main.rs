@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use wsbridge::auth::{Policy, check_token_strength, generate_token};
 use wsbridge::cli::{parse_seconds, parse_size};
 use wsbridge::protocol::{Limits, Timeouts};
-use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
+use wsbridge::routes::sql::{SqlConfig, SqlHttp, SqlRouteFactory, SqlShared};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
 use wsbridge::server::config::DeflateSettings;
 use wsbridge::server::{Config, Routes, Server, Stop};
@@ -365,6 +365,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let tty = terminal_config(&args.shell, args.shell_args, args.cwd, args.read_only_tty)?;
     let sql = SqlShared::new(args.sql.config(), policy.clone()).map_err(|e| e.to_string())?;
     let mut routes = Routes::echo_only(policy);
+    routes
+        .services
+        .push(Box::new(SqlHttp::new(Arc::clone(&sql))));
     routes.sql = Some(Box::new(SqlRouteFactory::new(sql)));
     routes.tty = Some(Box::new(TtyFactory::new(
         tty,

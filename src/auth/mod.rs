@@ -157,6 +157,15 @@ impl Policy {
         self.token.is_some()
     }
 
+    /// Whether `candidate` is the token, compared in constant time. Only for a connection that
+    /// has already been admitted by a judged check (a kept-alive HTTP connection's next
+    /// request): every other check goes through the fair queue, so its timing says nothing.
+    pub fn is_token(&self, candidate: &str) -> bool {
+        self.token
+            .as_deref()
+            .is_none_or(|token| constant_time_eq(token, candidate.as_bytes()))
+    }
+
     fn gate(&self) -> MutexGuard<'_, GateState> {
         // A panic while holding the lock cannot leave the queues inconsistent; keep going.
         self.gate.lock().unwrap_or_else(|e| e.into_inner())

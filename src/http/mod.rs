@@ -8,6 +8,7 @@
 //! A request that is not an upgrade is handled here as a request in its own right: the server
 //! hands it to [`respond`] and writes what comes back.
 
+pub mod message;
 pub mod pages;
 pub mod refusal;
 pub mod response;

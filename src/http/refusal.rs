@@ -5,10 +5,12 @@
 
 use std::fmt;
 
+use super::message::Response;
 use super::response::write_response;
 use crate::auth::Denied;
 use crate::protocol::handshake::server::UpgradeError;
 use crate::protocol::http::HeadError;
+use crate::protocol::http_body::BodyError;
 
 /// A refused request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,14 @@ pub enum Refusal {
     NotFound,
     /// 405: a method the resource does not allow; the value is the `Allow` field.
     MethodNotAllowed(&'static str),
+    /// 401: a request that needs the token came without a right one (`Authorization: Bearer`).
+    Unauthorized,
+    /// 408: the body did not arrive in time.
+    RequestTimeout,
+    /// 411: a body is required and the request says nothing of its length.
+    LengthRequired,
+    /// 413: the body is over the limit (said before it is read, from `Content-Length`).
+    ContentTooLarge,
     /// 414: the request line is over the limit.
     UriTooLong,
     /// 426: a `Sec-WebSocket-Version` other than 13 (RFC 6455 §4.4).
@@ -30,6 +40,8 @@ pub enum Refusal {
     TooManyRequests(u64),
     /// 431: too many header fields, or too many bytes of them.
     HeadersTooLarge,
+    /// 501: a transfer coding the server does not implement (RFC 9112 §6.1).
+    NotImplemented(&'static str),
     /// 503: the server is at a limit or shutting down.
     Unavailable,
 }
@@ -42,12 +54,43 @@ impl Refusal {
             Refusal::Forbidden(_) => 403,
             Refusal::NotFound => 404,
             Refusal::MethodNotAllowed(_) => 405,
+            Refusal::Unauthorized => 401,
+            Refusal::RequestTimeout => 408,
+            Refusal::LengthRequired => 411,
+            Refusal::ContentTooLarge => 413,
             Refusal::UriTooLong => 414,
             Refusal::UpgradeRequired => 426,
             Refusal::TooManyRequests(_) => 429,
             Refusal::HeadersTooLarge => 431,
+            Refusal::NotImplemented(_) => 501,
             Refusal::Unavailable => 503,
         }
+    }
+
+    /// The response, for a connection that may stay open after it.
+    pub fn response(self) -> Response {
+        // Exactly `text/plain`: hrana-client shows the body of an error only then (its text is
+        // ASCII anyway).
+        let mut response = Response::new(
+            self.status(),
+            "text/plain",
+            format!("{self}\n").into_bytes(),
+        );
+        match self {
+            Refusal::UpgradeRequired => {
+                response = response
+                    .with_field("Upgrade", "websocket")
+                    .with_field("Sec-WebSocket-Version", "13");
+            }
+            Refusal::MethodNotAllowed(allow) => response = response.with_field("Allow", allow),
+            Refusal::TooManyRequests(seconds) => {
+                response = response.with_field("Retry-After", seconds.to_string())
+            }
+            // RFC 9110 §11.6.1: a 401 names the scheme.
+            Refusal::Unauthorized => response = response.with_field("WWW-Authenticate", "Bearer"),
+            _ => {}
+        }
+        response
     }
 
     /// Write the whole response; the connection is closed after it.
@@ -90,6 +133,15 @@ impl fmt::Display for Refusal {
             Refusal::Forbidden(why) => write!(f, "forbidden: {why}"),
             Refusal::NotFound => f.write_str("not found"),
             Refusal::MethodNotAllowed(allow) => write!(f, "method not allowed: use {allow}"),
+            Refusal::Unauthorized => f.write_str(
+                "unauthorized: send the server's token as `Authorization: Bearer <token>`",
+            ),
+            Refusal::RequestTimeout => f.write_str("the request body did not arrive in time"),
+            Refusal::LengthRequired => {
+                f.write_str("a body is required: send Content-Length or a chunked body")
+            }
+            Refusal::ContentTooLarge => f.write_str("request body too large"),
+            Refusal::NotImplemented(what) => write!(f, "not implemented: {what}"),
             Refusal::UriTooLong => f.write_str("request line too long"),
             Refusal::UpgradeRequired => {
                 f.write_str("unsupported WebSocket version: this server speaks 13")
@@ -123,6 +175,16 @@ impl From<UpgradeError> for Refusal {
         match error {
             UpgradeError::NotGet => Refusal::MethodNotAllowed("GET"),
             UpgradeError::UnsupportedVersion => Refusal::UpgradeRequired,
+            other => Refusal::BadRequest(other.as_str()),
+        }
+    }
+}
+
+impl From<BodyError> for Refusal {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge => Refusal::ContentTooLarge,
+            BodyError::UnsupportedCoding => Refusal::NotImplemented(error.as_str()),
             other => Refusal::BadRequest(other.as_str()),
         }
     }

@@ -27,6 +27,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod http;
+pub mod http_body;
 pub mod mask;
 pub mod message;
 mod receiver;

@@ -7,6 +7,7 @@
 //! threads (SQL workers) gives them its [`Waker`]. Neither ever blocks the loop.
 
 pub mod echo;
+pub mod http;
 pub mod sql;
 pub mod tty;
 

@@ -27,6 +27,13 @@ pub struct Config {
     /// How long a client has to send its whole request head, and, on a route that needs the
     /// token, to present a right one after the upgrade.
     pub handshake_timeout: Duration,
+    /// Plain HTTP: how long a kept-alive connection waits for its next request (said in
+    /// `Keep-Alive: timeout=`).
+    pub keep_alive_timeout: Duration,
+    /// Plain HTTP: how long a request's body may take to arrive once its head has.
+    pub body_timeout: Duration,
+    /// Plain HTTP: the largest request body (a Hrana pipeline).
+    pub max_body: usize,
     /// Ping, idle and close-wait times of upgraded connections (kept by the protocol core).
     pub timeouts: Timeouts,
     /// A connection whose unsent output has not moved for this long is closed.
@@ -61,6 +68,9 @@ impl Default for Config {
             max_connections: 100_000,
             max_handshakes: 1_000,
             handshake_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(15),
+            body_timeout: Duration::from_secs(30),
+            max_body: 64 << 20,
             timeouts: Timeouts::default(),
             write_timeout: Duration::from_secs(30),
             linger_timeout: Duration::from_secs(5),

@@ -56,6 +56,9 @@ pub(super) enum Phase {
     },
     /// Upgraded: the protocol state machine and the route behind it.
     WebSocket(Upgraded),
+    /// Plain HTTP after the first request: kept alive, requests answered in order
+    /// (`http1.rs`).
+    Http(Box<super::http1::HttpConn>),
     /// The last bytes are queued (an HTTP response, a Close): flush, send FIN, then read and
     /// discard until the peer's FIN, so our last bytes are not destroyed by a reset (a close
     /// with unread input sends RST), or until `deadline`.
@@ -179,6 +182,9 @@ impl Conn {
             Phase::WebSocket(up) => {
                 env.memory_over || self.pressure == Pressure::Paused || !up.route.wants_input()
             }
+            Phase::Http(http) => {
+                env.memory_over || self.pressure == Pressure::Paused || http.input_paused()
+            }
             _ => false,
         }
     }
@@ -192,6 +198,7 @@ impl Conn {
                     + up.stash.as_ref().map_or(0, |s| s.len())
                     + up.route.held_bytes()
             }
+            Phase::Http(http) => http.held_bytes(),
             Phase::Closing { .. } => 0,
         };
         self.out.capacity() + self.transport.buffered_bytes() + phase
@@ -305,6 +312,10 @@ impl Conn {
 
     /// One of the route's descriptors is ready, or the route was woken.
     pub fn on_route_ready(&mut self, why: Ready, env: &mut Env<'_>) -> Verdict {
+        if let Phase::Http(_) = self.phase {
+            self.pump_http(env);
+            return self.settle(env);
+        }
         self.call_route(env, |route, cx| route.on_ready(why, cx));
         self.settle(env)
     }
@@ -317,6 +328,10 @@ impl Conn {
         match self.phase {
             Phase::Request { .. } => self.on_request_bytes(bytes, env),
             Phase::WebSocket(_) => self.on_frames(bytes, env),
+            Phase::Http(ref mut http) => {
+                http.input.extend_from_slice(bytes);
+                self.pump_http(env);
+            }
             // Lingering: input is read only to reach the FIN.
             Phase::Closing { .. } => {}
         }
@@ -324,7 +339,7 @@ impl Conn {
 
     fn on_eof(&mut self, env: &mut Env<'_>) -> Verdict {
         match self.phase {
-            Phase::Request { .. } => return Verdict::Remove,
+            Phase::Request { .. } | Phase::Http(_) => return Verdict::Remove,
             Phase::WebSocket(_) => {
                 log::debug!(
                     "conn {}: peer closed TCP without a Close frame",
@@ -371,6 +386,10 @@ impl Conn {
                 if upgraded && used < data.len() {
                     // The client did not wait for the 101: frames follow the head.
                     self.on_frames(&mut data[used..], env);
+                } else if let Phase::Http(http) = &mut self.phase {
+                    // Plain HTTP: a body, or pipelined requests, may follow the head.
+                    http.input.extend_from_slice(&data[used..]);
+                    self.pump_http(env);
                 }
             }
             Err(error) => {
@@ -385,7 +404,7 @@ impl Conn {
     /// Frames from the peer, handed to the route one message at a time. When the route stops
     /// wanting input after a message, the rest waits in the stash: limits (requests in flight,
     /// the size allowed before the token is judged) hold per message, not per read.
-    fn on_frames(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
+    pub(super) fn on_frames(&mut self, bytes: &mut [u8], env: &mut Env<'_>) {
         let Conn {
             phase,
             out,
@@ -557,7 +576,11 @@ impl Conn {
             }
             rounds += 1;
             self.pressure = Pressure::Flowing;
-            self.call_route(env, |route, cx| route.on_ready(Ready::OutputDrained, cx));
+            if let Phase::Http(_) = self.phase {
+                self.pump_http(env);
+            } else {
+                self.call_route(env, |route, cx| route.on_ready(Ready::OutputDrained, cx));
+            }
         }
         if let Phase::Closing { fin, .. } = &mut self.phase
             && self.out.is_empty()
@@ -647,6 +670,18 @@ impl Conn {
                 }
                 Verdict::Keep
             }
+            Phase::Http(_) => {
+                if !self.out.is_empty()
+                    && now.since(self.last_write_progress) >= env.config.write_timeout
+                {
+                    return Verdict::Remove;
+                }
+                let verdict = self.http_tick(env);
+                if verdict == Verdict::Remove {
+                    return verdict;
+                }
+                self.settle(env)
+            }
             Phase::WebSocket(up) => {
                 if let Gate::Until(deadline) = up.gate
                     && now.reached(deadline)
@@ -698,7 +733,7 @@ impl Conn {
     /// Graceful shutdown: a Close 1001 to upgraded connections, requests in progress dropped.
     pub fn on_shutdown(&mut self, env: &mut Env<'_>) -> Verdict {
         match &mut self.phase {
-            Phase::Request { .. } => Verdict::Remove,
+            Phase::Request { .. } | Phase::Http(_) => Verdict::Remove,
             Phase::WebSocket(up) => {
                 up.ws
                     .close(CloseCode::GOING_AWAY, "server shutting down", &mut self.out);

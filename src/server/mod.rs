@@ -11,6 +11,7 @@ mod budget;
 pub mod config;
 mod conn;
 mod driver;
+mod http1;
 pub mod notify;
 mod request;
 mod sys;
@@ -37,6 +38,7 @@ use crate::auth::Policy;
 use crate::http::PageSource;
 use crate::http::pages::BuiltinPages;
 use crate::protocol::Stamp;
+use crate::routes::http::HttpService;
 use crate::routes::{Ready, RouteFactory};
 
 const LISTENER: Token = Token(0);
@@ -62,6 +64,8 @@ pub struct Routes {
     pub tty: Option<Box<dyn RouteFactory>>,
     /// Pages for plain HTTP GETs.
     pub pages: Box<dyn PageSource>,
+    /// HTTP resources of the routes (Hrana over HTTP).
+    pub services: Vec<Box<dyn HttpService>>,
 }
 
 impl Routes {
@@ -72,6 +76,7 @@ impl Routes {
             sql: None,
             tty: None,
             pages: Box::new(BuiltinPages),
+            services: Vec::new(),
         }
     }
 }
@@ -124,6 +129,8 @@ pub struct Server {
     shutdown_requested: Arc<AtomicBool>,
     /// Every byte peers make the server hold, against `--max-memory`.
     budget: MemoryBudget,
+    /// What the budget counts for the HTTP services (streams between requests).
+    services_charged: u32,
     /// Since when the budget has been over its limit, if it is.
     over_since: Option<Instant>,
     /// The origin of connections' compact time stamps.
@@ -152,6 +159,7 @@ impl Server {
             conns: Slab::with_capacity(config.max_connections.min(1 << 20)),
             next_generation: 0,
             budget: MemoryBudget::new(config.max_memory),
+            services_charged: 0,
             over_since: None,
             config,
             routes,
@@ -521,6 +529,12 @@ impl Server {
         for id in self.ids() {
             self.with_conn(id, now, |conn, _, env| conn.on_tick(env));
         }
+        let mut held = 0;
+        for service in &self.routes.services {
+            service.on_tick(now);
+            held += service.held_bytes();
+        }
+        self.services_charged = self.budget.recharge(self.services_charged, held);
     }
 
     /// A shutdown request: the first starts a graceful shutdown, a second one ends at once.

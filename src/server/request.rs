@@ -3,7 +3,7 @@
 
 use super::conn::{Conn, Env, Gate, Phase, Upgraded};
 use crate::auth::bearer_token;
-use crate::http::{self, Refusal, Site};
+use crate::http::Refusal;
 use crate::protocol::Connection;
 use crate::protocol::deflate::{CodecConfig, ServerPolicy};
 use crate::protocol::handshake::server::{Accept, validate_upgrade, write_accept_response};
@@ -15,12 +15,7 @@ impl Conn {
     pub(super) fn respond(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) -> bool {
         self.leave_request(env);
         if !head.wants_websocket() {
-            let site = Site {
-                policy: &env.routes.policy,
-                pages: env.routes.pages.as_ref(),
-            };
-            http::respond(head, &site, &mut self.out);
-            self.linger(env);
+            self.begin_http(head, env);
             return false;
         }
         match self.upgrade(head, env) {

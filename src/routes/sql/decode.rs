@@ -1,7 +1,7 @@
 //! Large client messages are decoded off the event loop, on one decoder thread: a 64 MiB batch
 //! takes long enough to parse that every other connection would wait for it. Small messages
 //! (the common case: a few hundred bytes) are decoded in place, where a hand-off would cost
-//! more than the parse.
+//! more than the parse. Both transports use it: WebSocket messages and HTTP request bodies.
 
 use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -15,11 +15,7 @@ pub(crate) const INLINE_DECODE_MAX: usize = 64 << 10;
 /// The result of decoding one message.
 pub(crate) type Decoded = Result<ClientMsg, String>;
 
-struct Work {
-    text: String,
-    reply: Sender<Decoded>,
-    waker: Waker,
-}
+type Work = Box<dyn FnOnce() + Send>;
 
 fn decoder() -> Option<&'static Sender<Work>> {
     static DECODER: OnceLock<Option<Sender<Work>>> = OnceLock::new();
@@ -30,12 +26,7 @@ fn decoder() -> Option<&'static Sender<Work>> {
                 .name("wsbridge-decode".into())
                 .spawn(move || {
                     for work in rx {
-                        let decoded =
-                            proto::from_json::<ClientMsg>(&work.text).map_err(|e| e.to_string());
-                        drop(work.text);
-                        if work.reply.send(decoded).is_ok() {
-                            work.waker.wake();
-                        }
+                        work();
                     }
                 });
             match spawned {
@@ -49,25 +40,34 @@ fn decoder() -> Option<&'static Sender<Work>> {
         .as_ref()
 }
 
-/// Decode `text` on the decoder thread; `waker` is called when the result is in the returned
-/// receiver. Without a decoder thread, decodes here.
-pub(crate) fn submit(text: String, waker: Waker) -> Receiver<Decoded> {
+/// Run `parse` on the decoder thread; `waker` is called when its result is in the returned
+/// receiver. Without a decoder thread, runs it here.
+pub(crate) fn off_loop<T: Send + 'static>(
+    parse: impl FnOnce() -> T + Send + 'static,
+    waker: Waker,
+) -> Receiver<T> {
     let (reply, result) = channel();
+    let job_waker = waker.clone();
+    let work: Work = Box::new(move || {
+        if reply.send(parse()).is_ok() {
+            job_waker.wake();
+        }
+    });
     match decoder() {
         Some(decoder) => {
-            if let Err(e) = decoder.send(Work {
-                text,
-                reply: reply.clone(),
-                waker: waker.clone(),
-            }) {
-                let _ = reply.send(proto::from_json(&e.0.text).map_err(|e| e.to_string()));
-                waker.wake();
+            if let Err(e) = decoder.send(work) {
+                (e.0)();
             }
         }
-        None => {
-            let _ = reply.send(proto::from_json(&text).map_err(|e| e.to_string()));
-            waker.wake();
-        }
+        None => work(),
     }
     result
+}
+
+/// Decode a WebSocket message `text` on the decoder thread.
+pub(crate) fn submit(text: String, waker: Waker) -> Receiver<Decoded> {
+    off_loop(
+        move || proto::from_json::<ClientMsg>(&text).map_err(|e| e.to_string()),
+        waker,
+    )
 }

@@ -15,6 +15,7 @@ pub mod db;
 mod decode;
 mod error;
 mod exec;
+pub mod http;
 pub mod proto;
 pub mod session;
 mod temp_db;
@@ -27,6 +28,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use db::{SqlConfig, SqlInitError, SqlShared, Synchronous};
+pub use http::SqlHttp;
 pub use proto::Version;
 pub use session::{HranaSession, SessionError};
 pub use temp_db::TempDb;

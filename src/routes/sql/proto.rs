@@ -145,7 +145,7 @@ struct Tag<'a> {
 /// the object is taken as a borrowed slice of the input, its `type` read in a pass that skips
 /// everything else, then `variant` parses the slice as the struct that type names (that struct
 /// ignores the `type` field like any unknown one). `None` from `variant`: an unknown type.
-fn tagged<'de, D: Deserializer<'de>, T>(
+pub(crate) fn tagged<'de, D: Deserializer<'de>, T>(
     d: D,
     expected: &'static [&'static str],
     variant: impl FnOnce(&str, &'de str) -> Option<serde_json::Result<T>>,
@@ -174,7 +174,7 @@ fn tagged<'de, D: Deserializer<'de>, T>(
 }
 
 /// Parse `text` as `T`, then wrap it.
-fn as_variant<'de, T: Deserialize<'de>, U>(
+pub(crate) fn as_variant<'de, T: Deserialize<'de>, U>(
     text: &'de str,
     wrap: impl FnOnce(T) -> U,
 ) -> Option<serde_json::Result<U>> {
@@ -450,6 +450,25 @@ impl ServerMsg {
         // here returns an error. Fall back to a valid message rather than panicking anyway.
         serde_json::to_string(self).unwrap_or_else(|_| {
             r#"{"type":"hello_error","error":{"message":"internal serialization error","code":"INTERNAL"}}"#
+                .to_owned()
+        })
+    }
+}
+
+/// Hrana over HTTP: one result of a pipeline, `{"type": "ok", "response": ...}` or
+/// `{"type": "error", "error": ...}`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamResult {
+    Ok { response: Response },
+    Error { error: Error },
+}
+
+impl StreamResult {
+    pub fn to_json(&self) -> String {
+        // As for ServerMsg: cannot fail; a valid result rather than a panic anyway.
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","error":{"message":"internal serialization error","code":"INTERNAL"}}"#
                 .to_owned()
         })
     }

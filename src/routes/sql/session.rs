@@ -18,7 +18,7 @@ use super::error;
 use super::proto::{self, ClientMsg, Error, Request, Response, ServerMsg, Version};
 use super::worker::{self, Job, Outbox, StreamHandle};
 
-mod resolve;
+pub(crate) mod resolve;
 use crate::auth::{Admission, Verdict};
 use crate::routes::Waker;
 
@@ -142,6 +142,7 @@ impl HranaSession {
     ) -> HranaSession {
         let (tx, completions) = channel();
         let outbox = Outbox {
+            encoding: worker::Encoding::WebSocket,
             tx,
             waker: waker.clone(),
             held: Arc::new(AtomicUsize::new(0)),
@@ -378,14 +379,15 @@ impl HranaSession {
         Err(SessionError::Auth(reason))
     }
 
-    fn require(&self, min: Version, what: &str) -> Result<(), SessionError> {
-        if self.version < min {
-            return Err(SessionError::Protocol(format!(
-                "{what} needs {min} or later (negotiated {})",
-                self.version
-            )));
+    fn resolver(&self) -> resolve::Resolver<'_> {
+        resolve::Resolver {
+            version: self.version,
+            sqls: &self.sqls,
         }
-        Ok(())
+    }
+
+    fn require(&self, min: Version, what: &str) -> Result<(), SessionError> {
+        self.resolver().require(min, what)
     }
 
     fn stream(&mut self, stream_id: i32) -> Result<&mut Stream, SessionError> {
@@ -437,24 +439,24 @@ impl HranaSession {
             Request::CloseStream(req) => self.close_stream(request_id, req.stream_id),
             Request::Execute(req) => {
                 self.stream(req.stream_id)?;
-                let stmt = self.resolve_stmt(req.stmt)?;
+                let stmt = self.resolver().resolve_stmt(req.stmt)?;
                 self.send_job(req.stream_id, Job::Execute { request_id, stmt })
             }
             Request::Batch(req) => {
                 self.stream(req.stream_id)?;
-                let steps = self.resolve_batch(req.batch)?;
+                let steps = self.resolver().resolve_batch(req.batch)?;
                 self.send_job(req.stream_id, Job::Batch { request_id, steps })
             }
             Request::Sequence(req) => {
                 self.require(Version::Hrana2, "`sequence`")?;
                 self.stream(req.stream_id)?;
-                let sql = self.resolve_sql(req.sql, req.sql_id)?;
+                let sql = self.resolver().resolve_sql(req.sql, req.sql_id)?;
                 self.send_job(req.stream_id, Job::Sequence { request_id, sql })
             }
             Request::Describe(req) => {
                 self.require(Version::Hrana2, "`describe`")?;
                 self.stream(req.stream_id)?;
-                let sql = self.resolve_sql(req.sql, req.sql_id)?;
+                let sql = self.resolver().resolve_sql(req.sql, req.sql_id)?;
                 self.send_job(req.stream_id, Job::Describe { request_id, sql })
             }
             Request::StoreSql(req) => {
@@ -514,7 +516,7 @@ impl HranaSession {
                         "cursor {cursor_id} already exists"
                     )));
                 }
-                let steps = self.resolve_batch(req.batch)?;
+                let steps = self.resolver().resolve_batch(req.batch)?;
                 self.cursors.insert(cursor_id, stream_id);
                 *self.stream(stream_id)?.cursor_mut() = Some(cursor_id);
                 self.send_job(stream_id, Job::OpenCursor { request_id, steps })

@@ -19,7 +19,9 @@ mod cursor;
 
 use self::cursor::CursorEnd;
 use super::bind::is_rollback;
-use super::proto::{BatchResult, CursorEntry, Error, Response, ServerMsg, StmtResult};
+use super::proto::{
+    BatchResult, CursorEntry, Error, Response, ServerMsg, StmtResult, StreamResult,
+};
 use crate::routes::Waker;
 
 /// A request for a stream's worker, already validated by the session.
@@ -87,9 +89,26 @@ impl Job {
     }
 }
 
+/// How a worker writes its replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// Hrana messages over WebSocket: `response_ok` / `response_error` with the request id.
+    WebSocket,
+    /// Results of an HTTP pipeline: `{"type": "ok" | "error", ...}`, in request order. A cursor's
+    /// fetch is written as newline-delimited entries after one marker byte,
+    /// [`CURSOR_MORE`] or [`CURSOR_DONE`], ready for `/v3/cursor`'s body.
+    Http,
+}
+
+/// Marks a fetch's entries (HTTP encoding): more may follow.
+pub(crate) const CURSOR_MORE: u8 = b'+';
+/// Marks a fetch's entries (HTTP encoding): the cursor is done.
+pub(crate) const CURSOR_DONE: u8 = b'.';
+
 /// Where a worker's replies go.
 #[derive(Clone)]
 pub(crate) struct Outbox {
+    pub encoding: Encoding,
     pub tx: Sender<String>,
     pub waker: Waker,
     /// Bytes of jobs queued for the session's workers and of replies not yet collected: the
@@ -115,28 +134,12 @@ impl Replier {
     /// Serializes and queues one response. Returns false if a `response_ok` was replaced by a
     /// `RESPONSE_TOO_LARGE` error because its JSON text exceeded the limit.
     fn reply(&self, request_id: i32, res: Result<Response, Error>) -> bool {
-        let (mut text, ok) = match res {
-            Ok(response) => (
-                ServerMsg::ResponseOk {
-                    request_id,
-                    response,
-                }
-                .to_json(),
-                true,
-            ),
-            Err(error) => (
-                ServerMsg::ResponseError { request_id, error }.to_json(),
-                false,
-            ),
-        };
+        let ok = res.is_ok();
+        let mut text = self.encode(request_id, res);
         let mut fit = true;
         if ok && text.len() > self.max_bytes {
             fit = false;
-            text = ServerMsg::ResponseError {
-                request_id,
-                error: exec::too_large(self.max_bytes),
-            }
-            .to_json();
+            text = self.encode(request_id, Err(exec::too_large(self.max_bytes)));
         }
         let len = text.len();
         self.out.held.fetch_add(len, Ordering::Relaxed);
@@ -146,6 +149,35 @@ impl Replier {
             self.out.waker.wake();
         }
         fit
+    }
+}
+
+impl Replier {
+    fn encode(&self, request_id: i32, res: Result<Response, Error>) -> String {
+        match (self.out.encoding, res) {
+            (Encoding::WebSocket, Ok(response)) => ServerMsg::ResponseOk {
+                request_id,
+                response,
+            }
+            .to_json(),
+            (Encoding::WebSocket, Err(error)) => {
+                ServerMsg::ResponseError { request_id, error }.to_json()
+            }
+            (Encoding::Http, Ok(Response::FetchCursor { entries, done })) => {
+                let mut text = String::new();
+                text.push(if done { CURSOR_DONE } else { CURSOR_MORE } as char);
+                for entry in &entries {
+                    // Serializing an entry cannot fail (see ServerMsg::to_json).
+                    if let Ok(line) = serde_json::to_string(entry) {
+                        text.push_str(&line);
+                        text.push('\n');
+                    }
+                }
+                text
+            }
+            (Encoding::Http, Ok(response)) => StreamResult::Ok { response }.to_json(),
+            (Encoding::Http, Err(error)) => StreamResult::Error { error }.to_json(),
+        }
     }
 }
 

@@ -1,14 +1,32 @@
 //! From the wire's statements to what a worker runs: `sql_id`s looked up, batch conditions
 //! checked to refer only to earlier steps, features held to the negotiated version.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::super::exec::{Cond, ExecStep, ExecStmt};
 use super::super::proto::{self, BatchCond, Stmt, Version};
-use super::{HranaSession, SessionError};
+use super::SessionError;
 
-impl HranaSession {
-    pub(super) fn resolve_sql(
+/// What statements are resolved against: the negotiated version and the stored SQL texts.
+/// Shared by both transports (a WebSocket session, an HTTP stream).
+pub(crate) struct Resolver<'a> {
+    pub version: Version,
+    pub sqls: &'a HashMap<i32, Arc<str>>,
+}
+
+impl Resolver<'_> {
+    pub(crate) fn require(&self, min: Version, what: &str) -> Result<(), SessionError> {
+        if self.version < min {
+            return Err(SessionError::Protocol(format!(
+                "{what} needs {min} or later (negotiated {})",
+                self.version
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn resolve_sql(
         &self,
         sql: Option<String>,
         sql_id: Option<i32>,
@@ -32,7 +50,7 @@ impl HranaSession {
         }
     }
 
-    pub(super) fn resolve_stmt(&self, stmt: Stmt) -> Result<ExecStmt, SessionError> {
+    pub(crate) fn resolve_stmt(&self, stmt: Stmt) -> Result<ExecStmt, SessionError> {
         Ok(ExecStmt {
             sql: self.resolve_sql(stmt.sql, stmt.sql_id)?,
             args: stmt.args,
@@ -45,7 +63,7 @@ impl HranaSession {
         })
     }
 
-    pub(super) fn resolve_batch(&self, batch: proto::Batch) -> Result<Vec<ExecStep>, SessionError> {
+    pub(crate) fn resolve_batch(&self, batch: proto::Batch) -> Result<Vec<ExecStep>, SessionError> {
         batch
             .steps
             .into_iter()
@@ -63,7 +81,7 @@ impl HranaSession {
     }
 
     /// Checks a condition of step `step_i`: it may only refer to earlier steps.
-    pub(super) fn resolve_cond(
+    pub(crate) fn resolve_cond(
         &self,
         cond: BatchCond,
         step_i: usize,
