@@ -186,6 +186,15 @@ struct ServeArgs {
     /// between its fragments do not count).
     #[arg(long, value_parser = parse_seconds, default_value = "30")]
     message_stall_timeout: Duration,
+    /// Seconds a kept-alive plain HTTP connection waits for its next request.
+    #[arg(long, value_parser = parse_seconds, default_value = "15")]
+    keep_alive_timeout: Duration,
+    /// Seconds a plain HTTP request's body may take to arrive after its head (then 408).
+    #[arg(long, value_parser = parse_seconds, default_value = "30")]
+    http_body_timeout: Duration,
+    /// Largest plain HTTP request body (a Hrana pipeline).
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    max_body_size: u64,
     /// Seconds unsent output may stay stuck before the connection is closed.
     #[arg(long, value_parser = parse_seconds, default_value = "30")]
     write_timeout: Duration,
@@ -260,6 +269,9 @@ struct SqlArgs {
     /// Most SQL streams in the whole server.
     #[arg(long, default_value_t = 1024)]
     sql_max_streams_total: usize,
+    /// Seconds a Hrana-over-HTTP stream lives without a request (its baton then expires).
+    #[arg(long, value_parser = parse_seconds, default_value = "10")]
+    sql_http_stream_expiry: Duration,
 }
 
 impl SqlArgs {
@@ -272,6 +284,7 @@ impl SqlArgs {
             max_response_bytes: usize::try_from(self.sql_max_response_size).unwrap_or(usize::MAX),
             max_streams_per_connection: self.sql_max_streams,
             max_streams_total: self.sql_max_streams_total,
+            http_stream_expiry: self.sql_http_stream_expiry,
             ..SqlConfig::default()
         }
     }
@@ -314,6 +327,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         max_connections: args.max_connections,
         max_handshakes: args.max_handshakes,
         handshake_timeout: args.handshake_timeout,
+        keep_alive_timeout: args.keep_alive_timeout,
+        body_timeout: args.http_body_timeout,
+        max_body: usize::try_from(args.max_body_size).unwrap_or(usize::MAX),
         timeouts: Timeouts {
             ping_interval: args.ping_interval,
             idle_timeout: args.idle_timeout,

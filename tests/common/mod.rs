@@ -2,6 +2,7 @@
 //! talk to it over real sockets.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod inproc;
 pub mod sql;
 pub mod tty;

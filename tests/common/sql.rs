@@ -17,7 +17,7 @@ use tungstenite::{Message, WebSocket};
 use super::inproc::InProcessServer;
 use wsbridge::auth::Policy;
 pub use wsbridge::routes::sql::TempDb;
-use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
+use wsbridge::routes::sql::{SqlConfig, SqlHttp, SqlRouteFactory, SqlShared};
 use wsbridge::server::{Config, Routes};
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
@@ -56,6 +56,9 @@ impl TestServer {
             let policy = Arc::new(Policy::new(token, Vec::new(), Vec::new()));
             let shared = SqlShared::new(sql_config, policy.clone()).expect("database");
             let mut routes = Routes::echo_only(policy);
+            routes
+                .services
+                .push(Box::new(SqlHttp::new(Arc::clone(&shared))));
             routes.sql = Some(Box::new(SqlRouteFactory::new(shared)));
             routes
         });

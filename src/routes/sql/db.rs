@@ -61,6 +61,8 @@ pub struct SqlConfig {
     pub max_stored_sql_bytes: usize,
     /// See [`Synchronous`].
     pub synchronous: Synchronous,
+    /// Hrana over HTTP: a stream with no request for this long is closed (sqld: 10 s).
+    pub http_stream_expiry: Duration,
 }
 
 impl Default for SqlConfig {
@@ -76,6 +78,7 @@ impl Default for SqlConfig {
             max_streams_total: 1024,
             max_outstanding_requests: 128,
             max_stored_sqls: 150,
+            http_stream_expiry: Duration::from_secs(10),
             max_stored_sql_bytes: 4 << 20,
             synchronous: Synchronous::Full,
         }

@@ -480,6 +480,8 @@ impl StreamResult {
 pub enum Response {
     OpenStream {},
     CloseStream {},
+    /// Hrana over HTTP's answer to `close` (its stream's `close_stream`).
+    Close {},
     Execute {
         result: StmtResult,
     },

@@ -175,6 +175,10 @@ impl Replier {
                 }
                 text
             }
+            (Encoding::Http, Ok(Response::CloseStream {})) => StreamResult::Ok {
+                response: Response::Close {},
+            }
+            .to_json(),
             (Encoding::Http, Ok(response)) => StreamResult::Ok { response }.to_json(),
             (Encoding::Http, Err(error)) => StreamResult::Error { error }.to_json(),
         }

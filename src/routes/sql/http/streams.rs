@@ -3,7 +3,7 @@
 //! "Hrana over HTTP": "The baton ... is used only once"). Batons are unguessable and bound to
 //! a sequence number: `base64url(id ‖ seq ‖ HMAC-SHA-256(key, id ‖ seq)[..16])` with a key
 //! drawn at start, so a baton cannot be forged, and a replayed one (its sequence number already
-//! used) is refused. A stream idle for [`EXPIRY`] is closed (its worker rolls back) and
+//! used) is refused. A stream idle for `http_stream_expiry` (10 s, sqld's figure) is closed (its worker rolls back) and
 //! remembered as expired for a while, so its next baton gets `STREAM_EXPIRED`, not "invalid".
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -21,8 +21,6 @@ use super::super::db::SqlShared;
 use super::super::worker::{self, Encoding, Outbox, StreamHandle};
 use crate::routes::Waker;
 
-/// A stream with no request for this long is closed (sqld's figure).
-pub(crate) const EXPIRY: Duration = Duration::from_secs(10);
 /// How long an expired stream is remembered, and how many at most.
 const REMEMBER_EXPIRED: Duration = Duration::from_secs(600);
 const MAX_REMEMBERED: usize = 16 * 1024;
@@ -230,13 +228,14 @@ impl Streams {
         self.slots.remove(&id);
     }
 
-    /// Close the streams idle past [`EXPIRY`]; forget old expiries.
+    /// Close the streams idle past `http_stream_expiry`; forget old expiries.
     pub fn expire(&mut self, now: Instant) {
+        let expiry = self.shared.config().http_stream_expiry;
         let expired: Vec<u64> = self
             .slots
             .iter()
             .filter_map(|(id, slot)| match slot {
-                Slot::Idle { last_used, .. } if now.duration_since(*last_used) >= EXPIRY => {
+                Slot::Idle { last_used, .. } if now.duration_since(*last_used) >= expiry => {
                     Some(*id)
                 }
                 _ => None,
