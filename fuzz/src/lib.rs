@@ -10,6 +10,7 @@
 //! * [`script`]: the structured (`arbitrary`) target that builds valid client streams.
 //! * [`hrana_session`], [`tty_session`]: the structured targets that drive the SQL and terminal
 //!   routes' session machines whole (a real SQLite file and worker threads; a fake terminal).
+//! * [`http_body`]: HTTP request bodies and Hrana-over-HTTP bodies.
 //! * [`gate`]: a fresh peer and virtual clock per run for the token gate the sessions share.
 //! * [`alloc`]: a global allocator that records the largest allocation inside a watched section.
 //! * [`seeds`]: the named seed corpus, generated and checked by a test.
@@ -19,6 +20,7 @@ pub mod deflate;
 pub mod drive;
 pub mod gate;
 pub mod hrana_session;
+pub mod http_body;
 pub mod oracle;
 pub mod script;
 pub mod seeds;

@@ -17,7 +17,7 @@
 mod cursor;
 mod pipeline;
 mod streams;
-mod wire;
+pub mod wire;
 
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};

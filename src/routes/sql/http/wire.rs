@@ -9,7 +9,7 @@ use super::super::proto::{self, Batch, CloseSqlReq, Stmt, StoreSqlReq};
 /// `POST /v2/pipeline`, `/v3/pipeline`: `{"baton": string | null, "requests": [...]}`
 /// (@libsql/client omits `baton` on a new stream).
 #[derive(Debug, Deserialize)]
-pub(crate) struct PipelineBody {
+pub struct PipelineBody {
     #[serde(default)]
     pub baton: Option<String>,
     pub requests: Vec<StreamRequest>,
@@ -17,7 +17,7 @@ pub(crate) struct PipelineBody {
 
 /// `POST /v3/cursor`: `{"baton": string | null, "batch": Batch}`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct CursorBody {
+pub struct CursorBody {
     #[serde(default)]
     pub baton: Option<String>,
     pub batch: Batch,
@@ -25,19 +25,19 @@ pub(crate) struct CursorBody {
 
 /// `POST /v1/execute`: `{"stmt": Stmt}`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct V1ExecuteBody {
+pub struct V1ExecuteBody {
     pub stmt: Stmt,
 }
 
 /// `POST /v1/batch`: `{"batch": Batch}`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct V1BatchBody {
+pub struct V1BatchBody {
     pub batch: Batch,
 }
 
 /// One request of a pipeline: the WebSocket transport's requests without `stream_id`.
 #[derive(Debug)]
-pub(crate) enum StreamRequest {
+pub enum StreamRequest {
     Close,
     Execute(Stmt),
     Batch(Batch),
@@ -126,7 +126,7 @@ impl<'de> Deserialize<'de> for StreamRequest {
 
 /// A request body, parsed for its endpoint.
 #[derive(Debug)]
-pub(crate) enum Parsed {
+pub enum Parsed {
     Pipeline(PipelineBody),
     Cursor(CursorBody),
     V1Execute(V1ExecuteBody),
@@ -135,7 +135,7 @@ pub(crate) enum Parsed {
 
 /// Which body an endpoint takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyKind {
+pub enum BodyKind {
     Pipeline,
     Cursor,
     V1Execute,
@@ -143,7 +143,7 @@ pub(crate) enum BodyKind {
 }
 
 /// Parse `body` as `kind` says. The error is the text of a 400.
-pub(crate) fn parse(kind: BodyKind, body: &[u8]) -> Result<Parsed, String> {
+pub fn parse(kind: BodyKind, body: &[u8]) -> Result<Parsed, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
     let parsed = match kind {
         BodyKind::Pipeline => proto::from_json(text).map(Parsed::Pipeline),
