@@ -4,6 +4,9 @@
 //! `cargo run --release --example sql_bench [SECONDS]` prints a table and one JSON line.
 //! The server runs in this process on its own thread (the event loop plus its SQL workers), the
 //! client is tungstenite on the main thread: both WebSocket rows pay the same client costs.
+//! The HTTP row is Hrana over HTTP on kept-alive connections, each request carrying its
+//! stream's baton (a minimal client on a blocking socket): one connection with one request at a
+//! time, then one connection per stream with a request in flight on each.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 use tungstenite::Message;
 use tungstenite::client::IntoClientRequest;
 use wsbridge::auth::Policy;
-use wsbridge::routes::sql::{SqlConfig, SqlRouteFactory, SqlShared};
+use wsbridge::routes::sql::{SqlConfig, SqlHttp, SqlRouteFactory, SqlShared};
 use wsbridge::server::{Config, Routes, Server};
 
 const ROWS: i64 = 10_000;
@@ -97,6 +100,7 @@ fn main() {
         |seq| pad(echo_request(seq), size),
         |_| {},
     );
+    let (http_single, http_parallel) = http_rates(addr, duration);
     let _ = std::fs::remove_file(&path);
 
     println!(
@@ -108,6 +112,9 @@ fn main() {
     println!("|---|---|---|");
     println!("| rusqlite in-process | {in_process:.0}/s | - |");
     println!("| Hrana over WebSocket | {sql_single:.0}/s | {sql_pipelined:.0}/s |");
+    println!(
+        "| Hrana over HTTP, keep-alive | {http_single:.0}/s | {http_parallel:.0}/s ({STREAMS} connections, 1 in flight each) |"
+    );
     println!("| echo, same sizes | {echo_single:.0}/s | {echo_pipelined:.0}/s |");
     println!(
         "| SQL / echo | {:.2} | {:.2} |",
@@ -122,6 +129,8 @@ fn main() {
             "sql_pipelined_per_s": sql_pipelined,
             "echo_single_per_s": echo_single,
             "echo_pipelined_per_s": echo_pipelined,
+            "http_single_per_s": http_single,
+            "http_parallel_per_s": http_parallel,
             "request_bytes": sample_request.len(),
             "response_bytes": reply_size,
         })
@@ -184,6 +193,9 @@ fn start_server(path: &std::path::Path) -> SocketAddr {
         )
         .unwrap();
         let mut routes = Routes::echo_only(policy);
+        routes
+            .services
+            .push(Box::new(SqlHttp::new(Arc::clone(&shared))));
         routes.sql = Some(Box::new(SqlRouteFactory::new(shared)));
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -253,4 +265,97 @@ fn run(
         ws.read().unwrap();
     }
     done as f64 / elapsed.as_secs_f64()
+}
+
+/// A kept-alive HTTP connection holding one Hrana stream by its baton.
+struct HttpStream {
+    reader: std::io::BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+    baton: Option<String>,
+}
+
+impl HttpStream {
+    fn open(addr: SocketAddr) -> HttpStream {
+        let socket = std::net::TcpStream::connect(addr).unwrap();
+        socket.set_nodelay(true).unwrap();
+        HttpStream {
+            reader: std::io::BufReader::new(socket.try_clone().unwrap()),
+            writer: socket,
+            baton: None,
+        }
+    }
+
+    fn send(&mut self, seq: u64) {
+        use std::io::Write;
+        let id = (seq as i64 * 7919) % ROWS + 1;
+        let baton = self
+            .baton
+            .as_deref()
+            .map_or("null".to_owned(), |b| format!("\"{b}\""));
+        let body = format!(
+            r#"{{"baton":{baton},"requests":[{{"type":"execute","stmt":{{"sql":"SELECT v FROM kv WHERE id = ?","args":[{{"type":"integer","value":"{id}"}}],"want_rows":true}}}}]}}"#
+        );
+        let request = format!(
+            "POST /v2/pipeline HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.writer.write_all(request.as_bytes()).unwrap();
+    }
+
+    fn receive(&mut self) {
+        use std::io::{BufRead, Read};
+        let mut line = String::new();
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.strip_prefix("Content-Length: ") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.reader.read_exact(&mut body).unwrap();
+        let body = String::from_utf8(body).unwrap();
+        assert!(body.contains("value number"), "{body}");
+        let baton = body
+            .strip_prefix("{\"baton\":\"")
+            .and_then(|rest| rest.split('"').next())
+            .expect("a baton");
+        self.baton = Some(baton.to_owned());
+    }
+}
+
+/// Point SELECTs over Hrana over HTTP: one connection one at a time, then `STREAMS` connections.
+fn http_rates(addr: SocketAddr, duration: Duration) -> (f64, f64) {
+    let mut one = HttpStream::open(addr);
+    one.send(0);
+    one.receive();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < duration {
+        one.send(n);
+        one.receive();
+        n += 1;
+    }
+    let single = n as f64 / start.elapsed().as_secs_f64();
+    let mut streams: Vec<HttpStream> = (0..STREAMS).map(|_| HttpStream::open(addr)).collect();
+    for s in &mut streams {
+        s.send(0);
+        s.receive();
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < duration {
+        for s in &mut streams {
+            s.send(n);
+            n += 1;
+        }
+        for s in &mut streams {
+            s.receive();
+        }
+    }
+    (single, n as f64 / start.elapsed().as_secs_f64())
 }
