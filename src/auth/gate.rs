@@ -18,8 +18,11 @@ use crate::wake::Waker;
 
 /// Checks judged per second and address, at most.
 pub const RATE: u32 = 10;
-/// Checks an idle address may have judged at once.
-pub const BURST: u32 = 3;
+/// Checks an idle address may have judged at once. HTTP clients open connections in parallel,
+/// each presenting the token once (@libsql/client runs 20 requests at once by default; a kept-
+/// alive connection is not checked again): a burst of that size lets them in without a wait,
+/// while the sustained rate stays [`RATE`].
+pub const BURST: u32 = 20;
 /// Connections one address may keep waiting for a token check on routes that need one.
 pub const MAX_WAITING: u32 = 16;
 

@@ -87,7 +87,13 @@ impl Refusal {
                 response = response.with_field("Retry-After", seconds.to_string())
             }
             // RFC 9110 §11.6.1: a 401 names the scheme.
-            Refusal::Unauthorized => response = response.with_field("WWW-Authenticate", "Bearer"),
+            // Its body is JSON in the shape libSQL clients show (`{"message", "code"}`,
+            // exactly `application/json`).
+            Refusal::Unauthorized => {
+                let body = serde_json::json!({"message": self.to_string(), "code": "UNAUTHORIZED"});
+                response =
+                    Response::json(401, body.to_string()).with_field("WWW-Authenticate", "Bearer")
+            }
             _ => {}
         }
         response

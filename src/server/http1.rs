@@ -186,9 +186,8 @@ impl Conn {
             .find_map(|(i, s)| s.resource(path).map(|r| (i, r)));
         let Some((service, resource)) = service else {
             // Pages, for GET and HEAD only.
-            let page = get.then(|| env.routes.pages.get(path)).flatten();
-            return match page {
-                Some(page) => {
+            return match env.routes.pages.get(path) {
+                Some(page) if get => {
                     let mut response =
                         Response::new(200, page.content_type, page.body.into_owned());
                     for (name, value) in pages::SECURITY_HEADERS {
@@ -196,13 +195,13 @@ impl Conn {
                     }
                     self.finish_http(response, finish, unread_body, env)
                 }
-                None if get => self.refuse_http(Refusal::NotFound, finish, unread_body, env),
-                None => self.refuse_http(
+                Some(_) => self.refuse_http(
                     Refusal::MethodNotAllowed("GET, HEAD"),
                     finish,
                     unread_body,
                     env,
                 ),
+                None => self.refuse_http(Refusal::NotFound, finish, unread_body, env),
             };
         };
         let allowed = match head.method {

@@ -38,6 +38,10 @@ pub(crate) struct CursorRun {
     taken: Option<Taken>,
     baton: String,
     stage: Stage,
+    /// The last entries, held back until the stream is back in its place: a client that reads
+    /// `step_end` may send its next request, on another connection, at once (the Rust `libsql`
+    /// crate does), and its baton must work by then.
+    last: Option<Vec<u8>>,
 }
 
 impl CursorRun {
@@ -51,6 +55,7 @@ impl CursorRun {
             taken: Some(taken),
             baton,
             stage: Stage::Head,
+            last: None,
         };
         run.send(Job::OpenCursor {
             request_id: 0,
@@ -109,9 +114,11 @@ impl CursorRun {
                         self.stage = Stage::Fetching { asked: false };
                     } else {
                         // `{"type":"error","error":...}` is also the cursor's `error` entry.
+                        self.last = Some(line_of(text));
                         self.stage = Stage::Closing;
-                        self.send(Job::CloseCursor { request_id: 2 });
-                        return Progress::Chunk(line_of(text));
+                        if !self.send(Job::CloseCursor { request_id: 2 }) {
+                            self.stage = Stage::Done;
+                        }
                     }
                 }
                 Stage::Fetching { asked: false } => {
@@ -135,15 +142,15 @@ impl CursorRun {
                         // An error result (the fetch failed): the cursor's `error` entry.
                         _ => (line_of(text), true),
                     };
-                    if done {
-                        self.stage = Stage::Closing;
-                        if !self.send(Job::CloseCursor { request_id: 2 }) {
-                            self.stage = Stage::Done;
-                        }
-                    } else {
+                    if !done {
                         self.stage = Stage::Fetching { asked: false };
+                        return Progress::Chunk(entries);
                     }
-                    return Progress::Chunk(entries);
+                    self.last = Some(entries);
+                    self.stage = Stage::Closing;
+                    if !self.send(Job::CloseCursor { request_id: 2 }) {
+                        self.stage = Stage::Done;
+                    }
                 }
                 Stage::Closing => {
                     if self.next_reply().is_none() {
@@ -157,6 +164,9 @@ impl CursorRun {
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .put_back(taken, now);
+                    }
+                    if let Some(last) = self.last.take() {
+                        return Progress::Chunk(last);
                     }
                     return Progress::End;
                 }
