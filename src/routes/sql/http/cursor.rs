@@ -137,8 +137,8 @@ impl CursorRun {
                         return Progress::Waiting;
                     };
                     let (entries, done) = match text.as_bytes().first() {
-                        Some(&CURSOR_MORE) => (text[1..].as_bytes().to_vec(), false),
-                        Some(&CURSOR_DONE) => (text[1..].as_bytes().to_vec(), true),
+                        Some(&CURSOR_MORE) => (text.as_bytes()[1..].to_vec(), false),
+                        Some(&CURSOR_DONE) => (text.as_bytes()[1..].to_vec(), true),
                         // An error result (the fetch failed): the cursor's `error` entry.
                         _ => (line_of(text), true),
                     };

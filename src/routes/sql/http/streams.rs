@@ -267,12 +267,4 @@ impl Streams {
             .sum::<usize>()
             + self.expired.len() * 16
     }
-
-    #[cfg(test)]
-    pub fn idle_count(&self) -> usize {
-        self.slots
-            .values()
-            .filter(|s| matches!(s, Slot::Idle { .. }))
-            .count()
-    }
 }
