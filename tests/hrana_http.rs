@@ -614,3 +614,57 @@ fn a_large_pipeline_body_is_decoded_off_the_loop_and_runs() {
         (1 << 20).to_string()
     );
 }
+
+#[test]
+fn curl_sees_health_version_and_a_pipeline() {
+    let server = ServerProcess::start(&[]);
+    let base = format!("http://{}", server.addr);
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-S", "--max-time", "20"])
+            .args(args)
+            .output()
+            .expect("curl (Debian's curl package) runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{base}/health")
+        ]),
+        "200"
+    );
+    assert!(curl(&[&format!("{base}/version")]).starts_with("wsbridge "));
+    let auth = format!("Authorization: Bearer {}", server.token());
+    let body = json!({"requests": [execute("SELECT 'from curl'"), {"type": "close"}]}).to_string();
+    let reply: Json = serde_json::from_str(&curl(&[
+        "-H",
+        &auth,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &body,
+        &format!("{base}/v2/pipeline"),
+    ]))
+    .expect("JSON");
+    assert_eq!(rows(&reply["results"][0])[0][0]["value"], "from curl");
+    // Without the token: 401 with a JSON body naming the scheme.
+    let status = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--data-binary",
+        &body,
+        &format!("{base}/v2/pipeline"),
+    ]);
+    assert_eq!(status, "401");
+}

@@ -30,6 +30,6 @@ pub fn fresh_run() -> (IpAddr, Instant) {
 pub fn variant_tag(index: usize, count: usize) -> [u8; 4] {
     assert!(index < count);
     let (i, n) = (index as u64, count as u64);
-    let tag = ((i << 32) + n - 1) / n;
+    let tag = (i << 32).div_ceil(n);
     u32::try_from(tag).expect("below 2^32").to_le_bytes()
 }

@@ -790,7 +790,7 @@ fn http_head_seeds() -> Vec<Seed> {
         h("not-utf8-reason", 0, 20, 21, b"HTTP/1.1 200 \xff\r\n\r\n"),
         h("empty-head-blank-line", 0, 0, 0, b"\r\n\r\n"),
         // Found by the `http_head` target: a reason phrase with a bare CR, a bare LF and a
-        // control character is accepted.
+        // control character was accepted; it is a malformed status line.
         h(
             "reason-with-bare-cr-lf-and-control",
             0,
@@ -799,7 +799,7 @@ fn http_head_seeds() -> Vec<Seed> {
             b"HTTP/1.1 101 OK\rUpgrade: x\n\x05\r\nUpgrade: websocket\r\n\r\n",
         ),
         // Found by the `http_head` target: with a head limit (4) below the line limit (64), a
-        // prefix with its first line unfinished fails 431, the whole request 414.
+        // prefix with its first line unfinished failed 431, the whole request 414; both 414 now.
         h(
             "line-limit-over-head-limit-431-vs-414",
             0x0d,

@@ -223,12 +223,17 @@ mod tests {
     fn checks_are_judged_in_turn_at_the_rate() {
         let p = policy();
         let t0 = Instant::now();
+        // Each presents as it connects: judged ones stop waiting, so more than MAX_WAITING
+        // connections can be made in all.
         let mut guesses: Vec<Admission> = (0..BURST + 5)
-            .map(|_| p.admission(peer(7), Waker::noop(), t0).unwrap())
+            .map(|_| {
+                let mut g = p.admission(peer(7), Waker::noop(), t0).unwrap();
+                g.present("guess", t0);
+                // Reading a verdict is what releases a judged connection's place.
+                g.verdict();
+                g
+            })
             .collect();
-        for g in &mut guesses {
-            g.present("guess", t0);
-        }
         let (waker, woken) = counting_waker();
         let mut honest = p.admission(peer(7), waker, t0).unwrap();
         honest.present(TOKEN, t0);
@@ -297,12 +302,14 @@ mod tests {
     fn abandoned_checks_cost_nothing_and_idle_addresses_are_forgotten() {
         let p = policy();
         let t0 = Instant::now();
-        let mut burners: Vec<Admission> = (0..BURST)
-            .map(|_| p.admission(peer(3), Waker::noop(), t0).unwrap())
+        let burners: Vec<Admission> = (0..BURST)
+            .map(|_| {
+                let mut b = p.admission(peer(3), Waker::noop(), t0).unwrap();
+                b.present("x", t0);
+                b.verdict();
+                b
+            })
             .collect();
-        for b in &mut burners {
-            b.present("x", t0);
-        }
         let mut queued = p.admission(peer(3), Waker::noop(), t0).unwrap();
         queued.present("y", t0);
         assert_eq!(queued.verdict(), Verdict::Pending);

@@ -135,7 +135,10 @@ impl HeadScan {
                     }
                 }
             };
-            if line_len > limits.max_request_line {
+            // A line longer than the whole head may be is too long as a line, whether or not
+            // its end has come: so the verdict (414, not 431) does not depend on how the bytes
+            // were split when the head limit is below the line limit.
+            if line_len > limits.max_request_line.min(limits.max_head_bytes) {
                 return Err(HeadError::RequestLineTooLong);
             }
         }
@@ -437,10 +440,19 @@ pub fn parse_response_head<'a>(
         return Err(HeadError::MalformedStatusLine);
     }
     let status = code.parse().map_err(|_| HeadError::MalformedStatusLine)?;
+    // RFC 9112 §4: `reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )`: no control bytes,
+    // and so no bare CR or LF.
+    let reason = parts.next().unwrap_or("");
+    if reason
+        .bytes()
+        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        return Err(HeadError::MalformedStatusLine);
+    }
     Ok(ResponseHead {
         minor_version,
         status,
-        reason: parts.next().unwrap_or(""),
+        reason,
         headers,
     })
 }
@@ -756,6 +768,9 @@ mod tests {
             "HTTP/1.1 20 OK\r\n\r\n",
             "HTTP/1.1\r\n\r\n",
             "HTTP/1.1 2000\r\n\r\n",
+            // RFC 9112 §4: no control bytes in a reason phrase (fuzz finding).
+            "HTTP/1.1 101 OK\rUpgrade: x\n\x05\r\n\r\n",
+            "HTTP/1.1 200 O\x7fK\r\n\r\n",
         ] {
             assert_eq!(
                 parse_response(bad.as_bytes(), &HeadLimits::default()),
@@ -768,6 +783,25 @@ mod tests {
                 parse_response(&text[..cut], &HeadLimits::default()),
                 Ok(None)
             );
+        }
+    }
+
+    /// Fuzz finding: with a head limit below the line limit, a long first line got 431 when its
+    /// bytes came in pieces and 414 when they came at once; now 414 either way.
+    #[test]
+    fn a_line_longer_than_the_head_limit_is_414_at_every_split() {
+        let limits = HeadLimits {
+            max_request_line: 64,
+            max_head_bytes: 4,
+            max_headers: 4,
+        };
+        let text = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(80));
+        for cut in 5..=text.len() {
+            let mut scan = HeadScan::new();
+            let prefix = scan
+                .request(&text.as_bytes()[..cut], &limits)
+                .map(|r| r.is_some());
+            assert_eq!(prefix, Err(HeadError::RequestLineTooLong), "cut at {cut}");
         }
     }
 }

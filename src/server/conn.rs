@@ -249,6 +249,11 @@ impl Conn {
     /// a hang-up already reported, whose EOF must be read now because no new event will come.
     pub fn on_readable(&mut self, read_buf: &mut [u8], env: &mut Env<'_>) -> Verdict {
         self.replay_stash(env);
+        if let Phase::Http(_) = self.phase {
+            // Pipelined requests already read (a long pipeline is worked through a turn at a
+            // time) go before more is read.
+            self.pump_http(env);
+        }
         let mut budget = env.config.read_budget;
         loop {
             if self.has_stash() {
