@@ -107,8 +107,18 @@ pub fn connect_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> R
     }
 }
 
+/// Connects to `/tty`. A signal that interrupts the handshake's read (the test process reaps
+/// children, and a signal mid-read gives EINTR through tungstenite) means a fresh try: the
+/// abandoned connection is one more the server must clean up, which these tests check anyway.
 pub fn connect(addr: SocketAddr) -> Ws {
-    connect_with(addr, "/tty", &[]).unwrap()
+    let mut tries = 0;
+    loop {
+        match connect_with(addr, "/tty", &[]) {
+            Ok(ws) => return ws,
+            Err(e) if e.contains("Interrupted") && tries < 5 => tries += 1,
+            Err(e) => panic!("connect to /tty: {e}"),
+        }
+    }
 }
 
 pub fn send(ws: &mut Ws, msg: &ClientMessage<'_>) {
