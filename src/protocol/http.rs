@@ -443,10 +443,7 @@ pub fn parse_response_head<'a>(
     // RFC 9112 §4: `reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )`: no control bytes,
     // and so no bare CR or LF.
     let reason = parts.next().unwrap_or("");
-    if reason
-        .bytes()
-        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-    {
+    if has_control_byte(reason) {
         return Err(HeadError::MalformedStatusLine);
     }
     Ok(ResponseHead {
@@ -489,10 +486,16 @@ fn parse_field_line(line: &str) -> Result<Header<'_>, HeadError> {
         return Err(HeadError::MalformedFieldName);
     }
     let value = value.trim_matches([' ', '\t']);
-    if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+    if has_control_byte(value) {
         return Err(HeadError::ControlCharacterInValue);
     }
     Ok(Header { name, value })
+}
+
+/// Whether `text` holds a byte that neither a field value (RFC 9110 §5.5) nor a reason phrase
+/// (RFC 9112 §4) may carry: a control byte other than HTAB, or DEL.
+fn has_control_byte(text: &str) -> bool {
+    text.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f)
 }
 
 /// RFC 9112 §2.3: `HTTP-version = "HTTP" "/" DIGIT "." DIGIT`, major version 1 here.
