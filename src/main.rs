@@ -14,6 +14,7 @@ use wsbridge::protocol::{Limits, Timeouts};
 use wsbridge::routes::sql::{SqlConfig, SqlHttp, SqlRouteFactory, SqlShared};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
 use wsbridge::server::config::DeflateSettings;
+use wsbridge::server::tls::TlsSource;
 use wsbridge::server::{Config, Routes, Server, Stop};
 
 #[derive(Parser)]
@@ -151,6 +152,25 @@ struct ServeArgs {
     /// Turn authentication off (the SQL database and the shell are open to any local client).
     #[arg(long, conflicts_with_all = ["token", "token_file"])]
     no_auth: bool,
+    /// Serve TLS (https://, wss://) with this certificate chain (PEM, leaf first). Reloaded,
+    /// with --tls-key, on SIGHUP; open connections keep theirs.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve TLS with a certificate for localhost generated at start (development); its
+    /// SHA-256 fingerprint is printed with the URL.
+    #[arg(long)]
+    tls_self_signed: bool,
     /// Also accept browser pages from this origin (repeatable), e.g. https://app.example.org.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origin: Vec<String>,
@@ -317,6 +337,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where the listener's certificate comes from, if it serves TLS.
+fn tls_source(args: &ServeArgs) -> Option<TlsSource> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+        }),
+        _ => args.tls_self_signed.then_some(TlsSource::SelfSigned),
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config {
         listen: args.listen,
@@ -351,6 +383,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             max_payload: args.trace_payload,
             show_input: args.trace_input,
         }),
+        tls: tls_source(&args),
         ..Config::default()
     };
     let given = match &args.token_file {
@@ -398,15 +431,22 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .handle_signals()
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let addr = server.local_addr();
-    if !addr.ip().is_loopback() {
+    let scheme = match server.tls_fingerprint() {
+        Some(_) => "https",
+        None => "http",
+    };
+    if !addr.ip().is_loopback() && scheme == "http" {
         log::warn!(
-            "listening on {addr}, which is not a loopback address, without TLS: put a TLS proxy in front"
+            "listening on {addr}, which is not a loopback address, without TLS: use --tls-cert or a TLS proxy in front"
         );
     }
     println!("wsbridge {} listening on {addr}", env!("CARGO_PKG_VERSION"));
     match (&token, generated) {
-        (Some(token), true) => println!("open http://{addr}/?token={token}"),
-        _ => println!("open http://{addr}/"),
+        (Some(token), true) => println!("open {scheme}://{addr}/?token={token}"),
+        _ => println!("open {scheme}://{addr}/"),
+    }
+    if let Some(fingerprint) = server.tls_fingerprint() {
+        println!("TLS certificate SHA-256 {fingerprint}");
     }
     let stop = server.run().map_err(|e| format!("event loop: {e}"))?;
     match stop {

@@ -141,6 +141,15 @@ impl HeadScan {
             if line_len > limits.max_request_line.min(limits.max_head_bytes) {
                 return Err(HeadError::RequestLineTooLong);
             }
+            // The line is open, exactly at the head limit, and ends in a CR: the next byte
+            // decides between 431 (an LF: the line fits, the head does not) and 414 (anything
+            // else: the line is longer). Wait for it rather than answer by where bytes split.
+            if self.first_line.is_none()
+                && buf.ends_with(b"\r")
+                && buf.len() > limits.max_head_bytes
+            {
+                return Ok(None);
+            }
         }
         let from = self.searched.saturating_sub(3);
         match memchr::memmem::find(&buf[from..], b"\r\n\r\n") {
@@ -750,6 +759,46 @@ mod tests {
         let exact = format!("GET /{} HTTP/1.1\r", "a".repeat(26));
         assert_eq!(exact.len(), 41);
         assert_eq!(parse_request(exact.as_bytes(), &limits), Ok(None));
+    }
+
+    #[test]
+    fn a_line_that_reaches_the_head_limit_at_a_cr_waits_for_the_next_byte() {
+        // Found by the http_head fuzz target: a 32-byte line then CR under a 32-byte head
+        // limit was 431 at that prefix and 414 for the whole input.
+        let limits = HeadLimits {
+            max_request_line: 4096,
+            max_head_bytes: 32,
+            max_headers: 64,
+        };
+        let line = format!("GET /{} HTTP/1.1", "a".repeat(18));
+        assert_eq!(line.len(), 32);
+        let open = format!("{line}\r");
+        assert_eq!(parse_request(open.as_bytes(), &limits), Ok(None));
+        let longer = format!("{line}\rX");
+        assert_eq!(
+            parse_request(longer.as_bytes(), &limits),
+            Err(HeadError::RequestLineTooLong)
+        );
+        let fits = format!("{line}\r\n");
+        assert_eq!(
+            parse_request(fits.as_bytes(), &limits),
+            Err(HeadError::HeadTooLarge)
+        );
+        for whole in [longer, fits] {
+            let at_once = parse_request(whole.as_bytes(), &limits);
+            let mut scan = HeadScan::new();
+            for cut in 0..=whole.len() {
+                let got = scan.request(&whole.as_bytes()[..cut], &limits);
+                if got.is_err() {
+                    assert_eq!(
+                        got.map(|h| h.map(|(_, n)| n)),
+                        at_once.map(|h| h.map(|(_, n)| n))
+                    );
+                    break;
+                }
+                assert_eq!(got.map(|h| h.is_none()), Ok(true), "cut {cut}");
+            }
+        }
     }
 
     #[test]

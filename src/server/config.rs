@@ -50,6 +50,8 @@ pub struct Config {
     pub read_budget: usize,
     /// permessage-deflate (RFC 7692) as the server accepts it.
     pub deflate: DeflateSettings,
+    /// TLS on the listener (`--tls-cert`/`--tls-key`, `--tls-self-signed`), or plain TCP.
+    pub tls: Option<super::tls::TlsSource>,
     /// `--trace`: log every frame of every connection.
     pub trace: Option<crate::dissect::trace::TraceConfig>,
 }
@@ -78,6 +80,7 @@ impl Default for Config {
             high_water: 1 << 20,
             low_water: 256 << 10,
             read_budget: 1 << 20,
+            tls: None,
             deflate: DeflateSettings::default(),
             trace: None,
         }

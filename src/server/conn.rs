@@ -279,7 +279,9 @@ impl Conn {
                         up.ws.on_heard(env.stamp);
                     }
                     budget = budget.saturating_sub(n);
-                    let drained = n < read_buf.len() && self.read != ReadState::HangUp;
+                    let drained = n < read_buf.len()
+                        && self.read != ReadState::HangUp
+                        && self.transport.short_read_drains();
                     self.on_bytes(&mut read_buf[..n], env);
                     if self.out.len() > env.config.high_water {
                         self.pressure = Pressure::Paused;

@@ -15,6 +15,7 @@ mod http1;
 pub mod notify;
 mod request;
 mod sys;
+pub mod tls;
 mod transport;
 
 use std::io::{self, Write};
@@ -33,6 +34,7 @@ pub use self::config::Config;
 use self::conn::{Conn, Env, Verdict, socket_token};
 pub use self::notify::{ConnId, NotifyQueue};
 use self::sys::SignalPipe;
+use self::tls::{TlsSetup, TlsSource, TlsStream};
 use self::transport::Transport;
 use crate::auth::Policy;
 use crate::http::PageSource;
@@ -135,6 +137,8 @@ pub struct Server {
     over_since: Option<Instant>,
     /// The origin of connections' compact time stamps.
     epoch: Instant,
+    /// The TLS configuration new connections get (replaced on SIGHUP; connections keep theirs).
+    tls: Option<TlsSetup>,
 }
 
 impl Server {
@@ -144,6 +148,10 @@ impl Server {
             Ok(original) => log::debug!("open file limit raised from {}", original.rlim_cur),
             Err(error) => log::warn!("cannot raise the open file limit: {error}"),
         }
+        let tls = match &config.tls {
+            Some(source) => Some(tls::load(source).map_err(io::Error::other)?),
+            None => None,
+        };
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         let local_addr = listener.local_addr()?;
@@ -175,12 +183,18 @@ impl Server {
             shutdown_deadline: None,
             shutdown_requested: Arc::new(AtomicBool::new(false)),
             epoch: Instant::now(),
+            tls,
         })
     }
 
     /// The address the server listens on (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The SHA-256 fingerprint of the TLS certificate, when serving TLS.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.tls.as_ref().map(|setup| setup.fingerprint.as_str())
     }
 
     /// The queue through which other threads wake the loop.
@@ -196,9 +210,16 @@ impl Server {
         }
     }
 
-    /// SIGTERM and SIGINT start a graceful shutdown; a second one exits at once.
+    /// SIGTERM and SIGINT start a graceful shutdown; a second one exits at once. With TLS from
+    /// files, SIGHUP reloads the certificate and key.
     pub fn handle_signals(&mut self) -> io::Result<()> {
-        let pipe = SignalPipe::install(&[libc::SIGTERM, libc::SIGINT])?;
+        let reloads = matches!(self.config.tls, Some(TlsSource::Files { .. }));
+        let signals: &[libc::c_int] = if reloads {
+            &[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]
+        } else {
+            &[libc::SIGTERM, libc::SIGINT]
+        };
+        let pipe = SignalPipe::install(signals)?;
         self.poll.registry().register(
             &mut SourceFd(&pipe.raw_fd()),
             SIGNALS,
@@ -252,6 +273,10 @@ impl Server {
                             .map(SignalPipe::drain)
                             .unwrap_or_default();
                         for signal in signals {
+                            if signal == libc::SIGHUP {
+                                self.reload_tls();
+                                continue;
+                            }
                             log::info!("signal {signal}: shutting down");
                             if let Some(stop) = self.on_stop_request(now) {
                                 return Ok(stop);
@@ -369,6 +394,24 @@ impl Server {
         }
     }
 
+    /// SIGHUP: read the certificate and key again. New connections get the new ones; open
+    /// connections keep what they negotiated. A bad file keeps the old configuration.
+    fn reload_tls(&mut self) {
+        let Some(source) = &self.config.tls else {
+            return;
+        };
+        match tls::load(source) {
+            Ok(setup) => {
+                log::info!(
+                    "SIGHUP: TLS certificate reloaded, SHA-256 {}",
+                    setup.fingerprint
+                );
+                self.tls = Some(setup);
+            }
+            Err(error) => log::error!("SIGHUP: TLS reload failed, keeping the old one: {error}"),
+        }
+    }
+
     fn add_connection(&mut self, mut stream: TcpStream, now: Instant) {
         if let Err(error) = stream.set_nodelay(true) {
             log::debug!("set_nodelay: {error}");
@@ -388,8 +431,18 @@ impl Server {
             generation: self.next_generation,
         };
         self.next_generation = self.next_generation.wrapping_add(1);
+        let transport = match &self.tls {
+            None => Transport::Plain(stream),
+            Some(setup) => match TlsStream::new(stream, Arc::clone(&setup.config)) {
+                Ok(tls) => Transport::Tls(Box::new(tls)),
+                Err(error) => {
+                    log::warn!("TLS: {error}");
+                    return;
+                }
+            },
+        };
         entry.insert(Conn::new(
-            Transport::Plain(stream),
+            transport,
             id,
             Stamp::at(self.epoch, now),
             &self.config,

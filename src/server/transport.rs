@@ -1,16 +1,20 @@
 //! The seam between a connection and its socket: what the HTTP and WebSocket layers read and
-//! write is plaintext, whatever carries it. Plain TCP today; an enum, so the common case stays
-//! a direct call.
+//! write is plaintext, whatever carries it: plain TCP or TLS (`tls.rs`). An enum, so the
+//! common case stays a direct call.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown};
 
 use mio::net::TcpStream;
 
+use super::tls::TlsStream;
+
 /// How a connection's bytes travel.
 pub enum Transport {
     /// Plain TCP.
     Plain(TcpStream),
+    /// TLS over TCP (boxed: rustls' state is large, plain connections stay small).
+    Tls(Box<TlsStream>),
 }
 
 impl Transport {
@@ -18,6 +22,7 @@ impl Transport {
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(stream) => stream.read(buf),
+            Transport::Tls(tls) => tls.read(buf),
         }
     }
 
@@ -25,6 +30,7 @@ impl Transport {
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(stream) => stream.write(buf),
+            Transport::Tls(tls) => tls.write(buf),
         }
     }
 
@@ -33,6 +39,7 @@ impl Transport {
     pub fn wants_write(&self) -> bool {
         match self {
             Transport::Plain(_) => false,
+            Transport::Tls(tls) => tls.wants_write(),
         }
     }
 
@@ -40,6 +47,7 @@ impl Transport {
     pub fn flush(&mut self) -> io::Result<bool> {
         match self {
             Transport::Plain(_) => Ok(true),
+            Transport::Tls(tls) => tls.flush(),
         }
     }
 
@@ -47,6 +55,7 @@ impl Transport {
     pub fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(stream) => stream.shutdown(Shutdown::Write),
+            Transport::Tls(tls) => tls.shutdown_write(),
         }
     }
 
@@ -54,13 +63,22 @@ impl Transport {
     pub fn buffered_bytes(&self) -> usize {
         match self {
             Transport::Plain(_) => 0,
+            Transport::Tls(tls) => tls.buffered_bytes(),
         }
+    }
+
+    /// Whether a read shorter than the buffer means the socket is drained (edge-triggered
+    /// readiness then comes again with new bytes). Not over TLS: a short read there may be the
+    /// end of one record, with more ciphertext still in the socket.
+    pub fn short_read_drains(&self) -> bool {
+        matches!(self, Transport::Plain(_))
     }
 
     /// The peer's address.
     pub fn peer_ip(&self) -> Option<IpAddr> {
         match self {
             Transport::Plain(stream) => stream.peer_addr().ok().map(|a| a.ip()),
+            Transport::Tls(tls) => tls.socket_ref().peer_addr().ok().map(|a| a.ip()),
         }
     }
 
@@ -68,6 +86,7 @@ impl Transport {
     pub fn socket(&mut self) -> &mut TcpStream {
         match self {
             Transport::Plain(stream) => stream,
+            Transport::Tls(tls) => tls.socket(),
         }
     }
 }

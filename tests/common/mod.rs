@@ -5,6 +5,7 @@
 pub mod http;
 pub mod inproc;
 pub mod sql;
+pub mod tls;
 pub mod tty;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,6 +19,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// The URL line the server printed (`open http://...`).
     pub url: String,
+    /// With TLS, the certificate's SHA-256 fingerprint the server printed after the URL.
+    pub tls_fingerprint: Option<String>,
 }
 
 impl ServerProcess {
@@ -80,9 +83,22 @@ impl ServerProcess {
             .expect("read stdout")
             .trim_start_matches("open ")
             .to_string();
+        let tls_fingerprint = url.starts_with("https://").then(|| {
+            let line = lines
+                .next()
+                .expect("a fingerprint line")
+                .expect("read stdout");
+            line.trim_start_matches("TLS certificate SHA-256 ")
+                .to_string()
+        });
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, addr, url }
+        ServerProcess {
+            child,
+            addr,
+            url,
+            tls_fingerprint,
+        }
     }
 
     /// The token from the printed URL.
