@@ -213,6 +213,16 @@ impl Connection {
         }
     }
 
+    /// The code of the Close this side sent (1005 for an empty body), if it sent one.
+    pub fn sent_close_code(&self) -> Option<u16> {
+        self.tx.sent_close_code()
+    }
+
+    /// Frames read and written so far: (received, sent).
+    pub fn frame_counts(&self) -> (u64, u64) {
+        (self.rx.frames, self.tx.frames_sent())
+    }
+
     /// Heap bytes this connection holds (its reassembly buffer and, with permessage-deflate,
     /// the compression engines allocated so far), for memory accounting.
     pub fn buffered_capacity(&self) -> usize {

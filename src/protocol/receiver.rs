@@ -142,6 +142,8 @@ pub(super) struct Receiver {
     release_control: bool,
     /// A Close was received or the connection failed.
     pub done: bool,
+    /// Frame headers read so far (for the server's metrics).
+    pub frames: u64,
 }
 
 impl Receiver {
@@ -156,6 +158,7 @@ impl Receiver {
             release_message: false,
             release_control: false,
             done: false,
+            frames: 0,
         }
     }
 
@@ -229,6 +232,7 @@ impl Receiver {
                 let Some((header, header_len)) = self.next_header(input, &mut pos)? else {
                     return Ok((input.len(), None));
                 };
+                self.frames += 1;
                 let (opcode, compressed) = self.start_frame(&header, header_len)?;
                 // The fast path: the whole frame is in the input and is an event by itself (a
                 // single-frame message, or a control frame). Unmask it where it lies. A

@@ -14,7 +14,10 @@ use super::message::Message;
 /// The sending half: writes frames into the caller's buffer.
 pub struct Sender {
     role: Role,
-    close_sent: bool,
+    /// The code of the Close this side sent (1005 for an empty body), once sent.
+    sent_close: Option<u16>,
+    /// Frames written so far (for the server's metrics).
+    frames: u64,
     /// Boxed: only clients have one, and it is larger than the rest of the connection.
     masks: Option<Box<ChaCha12Rng>>,
     /// permessage-deflate's compressor, when negotiated (boxed: most connections have none).
@@ -25,7 +28,8 @@ impl Sender {
     pub(super) fn server() -> Self {
         Sender {
             role: Role::Server,
-            close_sent: false,
+            sent_close: None,
+            frames: 0,
             masks: None,
             compressor: None,
         }
@@ -34,7 +38,8 @@ impl Sender {
     pub(super) fn client(seed: [u8; 32]) -> Self {
         Sender {
             role: Role::Client,
-            close_sent: false,
+            sent_close: None,
+            frames: 0,
             masks: Some(Box::new(ChaCha12Rng::from_seed(seed))),
             compressor: None,
         }
@@ -60,7 +65,7 @@ impl Sender {
     /// A whole message: compressed when the extension is on and the compressor takes it
     /// (RFC 7692 §6: the choice is per message), as it is otherwise.
     fn send_whole(&mut self, opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) -> bool {
-        if self.close_sent {
+        if self.sent_close.is_some() {
             return false;
         }
         if self.compressor.is_some() && self.send_compressed(opcode, payload, out) {
@@ -98,6 +103,7 @@ impl Sender {
         if let Some(key) = mask {
             apply_mask(&mut out[start + n..], key, 0);
         }
+        self.frames += 1;
         true
     }
 
@@ -118,7 +124,7 @@ impl Sender {
     /// Send a Ping (payload cut to 125 bytes).
     pub fn send_ping(&mut self, payload: &[u8], out: &mut Vec<u8>) -> bool {
         let payload = &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)];
-        !self.close_sent && self.write_frame(true, OpCode::Ping, payload, out)
+        self.sent_close.is_none() && self.write_frame(true, OpCode::Ping, payload, out)
     }
 
     /// Send a Pong with the Ping's payload (§5.5.3: "MUST have identical Application data").
@@ -139,19 +145,20 @@ impl Sender {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> bool {
-        !self.close_sent && self.write_frame(fin, opcode, payload, out)
+        self.sent_close.is_none() && self.write_frame(fin, opcode, payload, out)
     }
 
     /// Send a Close frame, once (§5.5.1). `None` sends an empty body. Codes that must never be on
     /// the wire (1005, 1006, 1015) are replaced by an empty body; the reason is cut to fit.
     pub fn send_close(&mut self, code: Option<CloseCode>, reason: &str, out: &mut Vec<u8>) -> bool {
-        if self.close_sent {
+        if self.sent_close.is_some() {
             return false;
         }
-        self.close_sent = true;
         let mut body = [0u8; MAX_CONTROL_PAYLOAD];
-        let len = match code {
-            Some(code) if code.is_allowed_on_wire() => {
+        let on_wire = code.filter(|code| code.is_allowed_on_wire());
+        self.sent_close = Some(on_wire.map_or(1005, |code| code.0));
+        let len = match on_wire {
+            Some(code) => {
                 let reason = truncate_reason(reason);
                 body[..2].copy_from_slice(&code.0.to_be_bytes());
                 body[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
@@ -164,7 +171,12 @@ impl Sender {
 
     /// Whether this side has sent its Close.
     pub fn close_sent(&self) -> bool {
-        self.close_sent
+        self.sent_close.is_some()
+    }
+
+    /// The code of the Close this side sent (1005 for an empty body), if it sent one.
+    pub fn sent_close_code(&self) -> Option<u16> {
+        self.sent_close
     }
 
     fn write_frame(
@@ -176,7 +188,13 @@ impl Sender {
     ) -> bool {
         let mask = self.next_mask();
         write_frame(out, fin, opcode, mask, payload);
+        self.frames += 1;
         true
+    }
+
+    /// Frames written so far.
+    pub fn frames_sent(&self) -> u64 {
+        self.frames
     }
 
     /// §5.3: a fresh masking key for each frame a client sends; none on the server side.

@@ -227,6 +227,9 @@ pub struct RouteRequest<'a> {
 pub trait RouteFactory {
     /// A route for this request, or the refusal that answers it.
     fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal>;
+
+    /// The route's own families for `GET /metrics`.
+    fn write_metrics(&self, _out: &mut crate::http::exposition::Exposition) {}
 }
 
 #[cfg(test)]

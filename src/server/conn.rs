@@ -36,6 +36,8 @@ pub(crate) struct Env<'a> {
     pub runnable: &'a mut Vec<ConnId>,
     /// Connections in their opening handshake.
     pub handshaking: &'a mut usize,
+    /// The loop's counters (`metrics.rs`).
+    pub metrics: &'a mut super::metrics::Metrics,
 }
 
 /// Whether the loop keeps the connection after an event.
@@ -275,6 +277,7 @@ impl Conn {
                     return self.on_eof(env);
                 }
                 Ok(n) => {
+                    env.metrics.bytes_received += n as u64;
                     if let Phase::WebSocket(up) = &mut self.phase {
                         up.ws.on_heard(env.stamp);
                     }
@@ -438,6 +441,10 @@ impl Conn {
             match ws.handle_bytes(&mut bytes[pos..], out) {
                 Ok(received) => {
                     pos += received.consumed;
+                    if let Some(Event::Close(frame)) = &received.event {
+                        let code = frame.code.map_or(1005, |code| code.0);
+                        *env.metrics.closes_received.entry(code).or_default() += 1;
+                    }
                     if let Some(Event::Message(message)) = received.event {
                         let mut cx = super::driver::context(received.tx, out, &mut watcher, env);
                         route.on_message(message, &mut cx);
@@ -519,6 +526,7 @@ impl Conn {
 
     fn finish_route(&mut self, env: &mut Env<'_>) {
         self.call_route_raw(env, |route, cx| route.on_close(cx));
+        self.retire_counts(env);
         if let Phase::WebSocket(_) = self.phase {
             self.phase = Phase::Closing {
                 fin: Fin::Pending,
@@ -616,6 +624,7 @@ impl Conn {
             match self.transport.write(&self.out) {
                 Ok(0) => return Verdict::Remove,
                 Ok(n) => {
+                    env.metrics.bytes_sent += n as u64;
                     if let Some(tracer) = &mut self.tracer {
                         log_trace(tracer.bytes(Direction::Out, &self.out[..n]));
                     }
@@ -757,7 +766,39 @@ impl Conn {
             *env.handshaking -= 1;
         }
         self.call_route_raw(env, |route, cx| route.on_close(cx));
+        self.retire_counts(env);
         let _ = env.registry.deregister(self.transport.socket());
+    }
+
+    /// An upgraded connection's frame counts and its Close go into the totals when it stops
+    /// being upgraded (called once: the phase changes right after, or the connection goes).
+    fn retire_counts(&mut self, env: &mut Env<'_>) {
+        let Phase::WebSocket(up) = &self.phase else {
+            return;
+        };
+        let (received, sent) = up.ws.frame_counts();
+        env.metrics.retired_frames_received += received;
+        env.metrics.retired_frames_sent += sent;
+        if let Some(code) = up.ws.sent_close_code() {
+            *env.metrics.closes_sent.entry(code).or_default() += 1;
+        }
+    }
+
+    /// What the metrics census counts of this connection: its state, whether over TLS, and
+    /// its frames so far (received, sent) if upgraded.
+    pub fn census(&self) -> (super::metrics::ConnState, bool, (u64, u64)) {
+        use super::metrics::{ConnState, route_index};
+        let tls = self.transport.is_tls();
+        match &self.phase {
+            Phase::Request { .. } => (ConnState::Handshake, tls, (0, 0)),
+            Phase::Http(_) => (ConnState::Http, tls, (0, 0)),
+            Phase::WebSocket(up) => (
+                ConnState::WebSocket(route_index(up.kind)),
+                tls,
+                up.ws.frame_counts(),
+            ),
+            Phase::Closing { .. } => (ConnState::Closing, tls, (0, 0)),
+        }
     }
 }
 

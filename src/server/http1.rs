@@ -57,10 +57,19 @@ pub(super) enum HttpState {
 pub(super) struct Incoming {
     method: String,
     path: String,
-    service: usize,
+    target: Target,
     length: BodyLength,
     expect_continue: bool,
     finish: Finish,
+}
+
+/// Who answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// `env.routes.services[i]`.
+    Service(usize),
+    /// `GET /metrics`, answered by the server after its census (`metrics.rs`).
+    Metrics,
 }
 
 /// How a response ends: what the connection does next, and what every response carries.
@@ -176,6 +185,17 @@ impl Conn {
                 );
                 return self.finish_http(version, finish, false, env);
             }
+            ("/metrics", true) => {
+                let request = Box::new(Incoming {
+                    method: head.method.to_owned(),
+                    path: path.to_owned(),
+                    target: Target::Metrics,
+                    length,
+                    expect_continue: false,
+                    finish,
+                });
+                return self.authorized_body(request, head, admitted, unread_body, env);
+            }
             _ => {}
         }
         let service = env
@@ -218,7 +238,7 @@ impl Conn {
                 Incoming {
                     method: head.method.to_owned(),
                     path: path.to_owned(),
-                    service,
+                    target: Target::Service(service),
                     length,
                     expect_continue: false,
                     finish,
@@ -238,14 +258,31 @@ impl Conn {
         let request = Box::new(Incoming {
             method: head.method.to_owned(),
             path: path.to_owned(),
-            service,
+            target: Target::Service(service),
             length,
             expect_continue: head
                 .header("Expect")
                 .is_some_and(|e| e.eq_ignore_ascii_case("100-continue")),
             finish,
         });
-        if !resource.needs_token || !policy.auth_required() {
+        if !resource.needs_token {
+            return self.read_body(request, env);
+        }
+        self.authorized_body(request, head, admitted, unread_body, env);
+    }
+
+    /// The request's body is read once its `Authorization: Bearer` token is judged right
+    /// (through the throttle); a missing or wrong one is 401.
+    fn authorized_body(
+        &mut self,
+        request: Box<Incoming>,
+        head: &RequestHead<'_>,
+        admitted: bool,
+        unread_body: bool,
+        env: &mut Env<'_>,
+    ) {
+        let policy = &env.routes.policy;
+        if !policy.auth_required() {
             return self.read_body(request, env);
         }
         let Some(token) = bearer_token(head.header("Authorization")) else {
@@ -319,7 +356,22 @@ impl Conn {
     }
 
     fn call_service(&mut self, request: Incoming, body: Vec<u8>, env: &mut Env<'_>) {
-        let Some(service) = env.routes.services.get(request.service) else {
+        let service = match request.target {
+            Target::Service(i) => env.routes.services.get(i),
+            Target::Metrics => {
+                let slot = super::metrics::Scrape::default();
+                env.metrics.scrapes.push((self.id, slot.clone()));
+                if let Some(http) = self.http() {
+                    http.state = HttpState::Answering {
+                        pending: Box::new(super::metrics::ScrapeAnswer(slot)),
+                        finish: request.finish,
+                        streaming: false,
+                    };
+                }
+                return;
+            }
+        };
+        let Some(service) = service else {
             return self.refuse_http(Refusal::NotFound, request.finish, false, env);
         };
         let answer = service.call(HttpRequest {
@@ -365,6 +417,10 @@ impl Conn {
     ) {
         let after = self.after_response(&finish, unread_body, env);
         add_cors(&mut response, &finish);
+        *env.metrics
+            .http_responses
+            .entry(response.status)
+            .or_default() += 1;
         message::write(&response, after, !finish.head_only, &mut self.out);
         self.next_request(after, env);
     }
@@ -545,6 +601,10 @@ impl Conn {
                     let finish = finish.clone();
                     let after = self.after_response(&finish, false, env);
                     add_cors(&mut response, &finish);
+                    *env.metrics
+                        .http_responses
+                        .entry(response.status)
+                        .or_default() += 1;
                     message::write(&response, after, !finish.head_only, &mut self.out);
                     if after == After::Close
                         && let Some(http) = self.http()

@@ -12,6 +12,7 @@ pub mod config;
 mod conn;
 mod driver;
 mod http1;
+mod metrics;
 pub mod notify;
 mod request;
 mod sys;
@@ -32,12 +33,15 @@ use slab::Slab;
 use self::budget::{MemoryBudget, Transition};
 pub use self::config::Config;
 use self::conn::{Conn, Env, Verdict, socket_token};
+use self::metrics::{Census, Metrics};
 pub use self::notify::{ConnId, NotifyQueue};
 use self::sys::SignalPipe;
 use self::tls::{TlsSetup, TlsSource, TlsStream};
 use self::transport::Transport;
 use crate::auth::Policy;
 use crate::http::PageSource;
+use crate::http::exposition;
+use crate::http::message::Response;
 use crate::http::pages::BuiltinPages;
 use crate::protocol::Stamp;
 use crate::routes::http::HttpService;
@@ -139,6 +143,8 @@ pub struct Server {
     epoch: Instant,
     /// The TLS configuration new connections get (replaced on SIGHUP; connections keep theirs).
     tls: Option<TlsSetup>,
+    /// What `GET /metrics` reports.
+    metrics: Metrics,
 }
 
 impl Server {
@@ -184,6 +190,7 @@ impl Server {
             shutdown_requested: Arc::new(AtomicBool::new(false)),
             epoch: Instant::now(),
             tls,
+            metrics: Metrics::default(),
         })
     }
 
@@ -322,6 +329,9 @@ impl Server {
                 self.runnable = runnable;
             }
             self.keep_within_budget(now);
+            if !self.metrics.scrapes.is_empty() {
+                self.answer_scrapes(now);
+            }
             if check_due.is_some_and(|due| now >= due) {
                 // Tokens whose turn has come are judged; their connections are woken.
                 self.routes.policy.run_checks(now);
@@ -359,6 +369,11 @@ impl Server {
                         None
                     };
                     if let Some(limit) = limit {
+                        if self.conns.len() >= self.config.max_connections {
+                            self.metrics.refused_connections += 1;
+                        } else {
+                            self.metrics.refused_handshakes += 1;
+                        }
                         // Logged at most every 10 s: a flood must not flood the log too.
                         if self
                             .refusal_logged
@@ -372,6 +387,7 @@ impl Server {
                         refuse(stream);
                         continue;
                     }
+                    self.metrics.accepted += 1;
                     self.add_connection(stream, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -391,6 +407,37 @@ impl Server {
                 }
                 Err(e) => log::debug!("accept: {e}"),
             }
+        }
+    }
+
+    /// The census, the page, and a wake-up for each connection that asked for it.
+    fn answer_scrapes(&mut self, now: Instant) {
+        let mut census = Census {
+            memory_used: self.budget.used(),
+            memory_limit: self.config.max_memory,
+            memory_over: self.budget.is_over(),
+            ..Census::default()
+        };
+        for (_, conn) in self.conns.iter() {
+            let (state, tls, frames) = conn.census();
+            *census.conns.entry((state, tls)).or_default() += 1;
+            census.frames_received += frames.0;
+            census.frames_sent += frames.1;
+        }
+        let routes: Vec<&dyn RouteFactory> = [&self.routes.sql, &self.routes.tty]
+            .into_iter()
+            .flatten()
+            .map(|route| route.as_ref())
+            .collect();
+        let page = self.metrics.render(&census, &routes);
+        for (id, slot) in std::mem::take(&mut self.metrics.scrapes) {
+            let response = Response::new(200, exposition::CONTENT_TYPE, page.clone().into_bytes());
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(response);
+            }
+            self.with_conn(id, now, |conn, _, env| {
+                conn.on_route_ready(Ready::Woken, env)
+            });
         }
     }
 
@@ -470,6 +517,7 @@ impl Server {
             handshaking,
             epoch,
             budget,
+            metrics,
             ..
         } = self;
         let Some(conn) = conns.get_mut(id.key as usize).filter(|c| c.id == id) else {
@@ -491,6 +539,7 @@ impl Server {
             memory_headroom: budget.headroom(),
             runnable,
             handshaking,
+            metrics,
         };
         let verdict = f(conn, read_buf, &mut env);
         if verdict == Verdict::Remove {
@@ -567,6 +616,7 @@ impl Server {
             if !self.budget.needs_shedding() || (admitted && held as usize <= share) {
                 break;
             }
+            self.metrics.shed += 1;
             self.with_conn(id, now, |conn, _, env| conn.shed(env));
         }
     }

@@ -22,6 +22,10 @@ impl Conn {
             Ok(()) => true,
             Err(refusal) => {
                 log::debug!("conn {}: upgrade refused: {refusal}", self.id.key);
+                *env.metrics
+                    .upgrade_refusals
+                    .entry(refusal.status())
+                    .or_default() += 1;
                 refusal.write(&mut self.out);
                 self.linger(env);
                 false
@@ -68,6 +72,7 @@ impl Conn {
             extensions: deflate.as_ref().map(|(_, response)| response.as_str()),
         };
         write_accept_response(upgrade.key, accept, &mut self.out);
+        env.metrics.upgrades[super::metrics::route_index(kind)] += 1;
         log::debug!(
             "conn {}: upgraded to {kind:?} ({})",
             self.id.key,

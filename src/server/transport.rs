@@ -74,6 +74,11 @@ impl Transport {
         matches!(self, Transport::Plain(_))
     }
 
+    /// Whether the bytes travel inside TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+
     /// The peer's address.
     pub fn peer_ip(&self) -> Option<IpAddr> {
         match self {

@@ -322,7 +322,10 @@ impl StreamConn {
         stmt: &ExecStmt,
         budget: &mut Budget,
     ) -> Result<StmtResult, Error> {
-        self.guarded(|this| this.execute_inner(stmt, budget))
+        let started = std::time::Instant::now();
+        let result = self.guarded(|this| this.execute_inner(stmt, budget));
+        super::stats::SQL_STATS.record(started.elapsed(), result.is_ok());
+        result
     }
 
     fn execute_inner(&mut self, stmt: &ExecStmt, budget: &mut Budget) -> Result<StmtResult, Error> {

@@ -18,6 +18,7 @@ mod exec;
 pub mod http;
 pub mod proto;
 pub mod session;
+pub mod stats;
 mod temp_db;
 pub mod trace;
 mod worker;
@@ -49,6 +50,10 @@ impl SqlRouteFactory {
 }
 
 impl RouteFactory for SqlRouteFactory {
+    fn write_metrics(&self, out: &mut crate::http::exposition::Exposition) {
+        stats::SQL_STATS.write(out, self.shared.live_streams());
+    }
+
     fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal> {
         let version =
             request

@@ -16,6 +16,7 @@ pub mod assets;
 pub mod proto;
 pub mod reaper;
 pub mod session;
+pub mod stats;
 pub mod sys;
 pub mod terminal;
 pub mod trace;
@@ -50,6 +51,10 @@ impl TtyFactory {
 }
 
 impl RouteFactory for TtyFactory {
+    fn write_metrics(&self, out: &mut crate::http::exposition::Exposition) {
+        stats::TTY_STATS.write(out);
+    }
+
     fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal> {
         Ok(Box::new(TtyRoute {
             session: Session::new(self.config.clone(), request.admission, Some(request.waker)),

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::reaper;
+use super::stats::TTY_STATS;
 use super::sys::{self, Child, Command, ExitStatus, Pty, PtyRead, WinSize};
 use crate::routes::Waker;
 
@@ -53,6 +54,7 @@ impl Launcher for PtyLauncher {
         waker: Option<&Waker>,
     ) -> io::Result<Box<dyn Terminal>> {
         let (pty, child) = sys::spawn(command, size)?;
+        TTY_STATS.session_started();
         let watched = child.pidfd().is_none();
         if watched {
             match waker {
@@ -86,11 +88,19 @@ struct PtyTerminal {
 
 impl Terminal for PtyTerminal {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<PtyRead> {
-        self.pty.read(buf)
+        let read = self.pty.read(buf);
+        if let Ok(PtyRead::Data(n)) = read {
+            TTY_STATS.read(n);
+        }
+        read
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pty.write(buf)
+        let written = self.pty.write(buf);
+        if let Ok(n) = written {
+            TTY_STATS.written(n);
+        }
+        written
     }
 
     fn resize(&mut self, size: WinSize) -> io::Result<()> {
@@ -130,6 +140,7 @@ impl Terminal for PtyTerminal {
 
 impl Drop for PtyTerminal {
     fn drop(&mut self) {
+        TTY_STATS.session_ended();
         self.hang_up(Duration::from_secs(3));
     }
 }
