@@ -152,6 +152,9 @@ struct ServeArgs {
     /// Turn authentication off (the SQL database and the shell are open to any local client).
     #[arg(long, conflicts_with_all = ["token", "token_file"])]
     no_auth: bool,
+    /// The log's format on stderr (WSBRIDGE_LOG sets its level).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// Serve TLS (https://, wss://) with this certificate chain (PEM, leaf first). Reloaded,
     /// with --tls-key, on SIGHUP; open connections keep theirs.
     #[arg(
@@ -322,6 +325,11 @@ fn main() -> ExitCode {
         // Asked for on the command line, the trace shows whatever WSBRIDGE_LOG says elsewhere.
         logger.filter_module("wsbridge::trace", log::LevelFilter::Info);
     }
+    if let Command::Serve(args) = &cli.command
+        && args.log_format == LogFormat::Json
+    {
+        logger.format(write_json_line);
+    }
     logger.init();
     let result = match cli.command {
         Command::Serve(args) => serve(*args),
@@ -335,6 +343,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// How the log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// For people: time, level, where, message.
+    Text,
+    /// For machines: one JSON object per line (`ts`, `level`, `target`, `msg`).
+    Json,
+}
+
+/// One log record as a JSON line.
+fn write_json_line(
+    buf: &mut env_logger::fmt::Formatter,
+    record: &log::Record<'_>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let line = serde_json::json!({
+        "ts": buf.timestamp_millis().to_string(),
+        "level": record.level().as_str(),
+        "target": record.target(),
+        "msg": record.args().to_string(),
+    });
+    writeln!(buf, "{line}")
 }
 
 /// Where the listener's certificate comes from, if it serves TLS.
