@@ -57,7 +57,7 @@ fn guessing_never_locks_out_the_right_token() {
         })
         .collect();
     // Let the guessing get going: more guesses than the burst the gate allows at once.
-    while guesses.load(Ordering::Relaxed) < 20 {
+    while guesses.load(Ordering::Relaxed) < wsbridge::auth::BURST as usize {
         std::thread::sleep(Duration::from_millis(10));
     }
     for _ in 0..3 {
@@ -208,4 +208,40 @@ fn out_of_file_descriptors_does_not_spin_and_recovers() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A wrong `hello` ends in `hello_error` and Close 1008, and the closing handshake completes
+/// with the client's Close: the server reads on after its own Close, though the SQL session
+/// stopped reading. (Found with Node's ws: its close event came at the close timeout.) The
+/// close timeout here is ten minutes, so only the client's Close can end the connection before
+/// the read timeout fails the test.
+#[test]
+fn a_refused_hello_completes_the_closing_handshake_with_the_clients_close() {
+    let server = ServerProcess::start(&["--token", RIGHT, "--close-timeout", "600"]);
+    let mut request = server.ws_url("/sql").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "hrana2".parse().unwrap());
+    let (mut ws, _) = tungstenite::connect(request).expect("connect");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    ws.send(Message::text(r#"{"type":"hello","jwt":"wrong"}"#))
+        .unwrap();
+    let reply = ws.read().expect("hello_error");
+    assert!(
+        reply.to_text().unwrap().contains("hello_error"),
+        "{reply:?}"
+    );
+    let mut close = None;
+    loop {
+        match ws.read() {
+            Ok(Message::Close(frame)) => close = frame.map(|f| u16::from(f.code)),
+            Ok(other) => panic!("after hello_error: {other:?}"),
+            // tungstenite answered the Close; the server then closed the connection.
+            Err(tungstenite::Error::ConnectionClosed) => break,
+            Err(e) => panic!("the closing handshake did not complete: {e}"),
+        }
+    }
+    assert_eq!(close, Some(1008));
 }

@@ -181,8 +181,13 @@ impl Conn {
     /// Whether reading is held back: by output pressure, by the route, or by the memory budget.
     fn input_paused(&self, env: &Env<'_>) -> bool {
         match &self.phase {
+            // After its own Close the server reads on, whatever the route wants, until the
+            // peer's Close (RFC 6455 §7.1.1): a route that stopped reading (a failed Hrana
+            // hello) must not leave the closing handshake to the close timeout.
             Phase::WebSocket(up) => {
-                env.memory_over || self.pressure == Pressure::Paused || !up.route.wants_input()
+                env.memory_over
+                    || self.pressure == Pressure::Paused
+                    || (up.ws.state() == State::Open && !up.route.wants_input())
             }
             Phase::Http(http) => {
                 env.memory_over || self.pressure == Pressure::Paused || http.input_paused()
@@ -438,6 +443,7 @@ impl Conn {
         }
         let mut pos = 0;
         while pos < bytes.len() {
+            let open = ws.state() == State::Open;
             match ws.handle_bytes(&mut bytes[pos..], out) {
                 Ok(received) => {
                     pos += received.consumed;
@@ -445,7 +451,10 @@ impl Conn {
                         let code = frame.code.map_or(1005, |code| code.0);
                         *env.metrics.closes_received.entry(code).or_default() += 1;
                     }
-                    if let Some(Event::Message(message)) = received.event {
+                    if let Some(Event::Message(message)) = received.event
+                        && open
+                    {
+                        // (After the server's Close, messages are read and dropped.)
                         let mut cx = super::driver::context(received.tx, out, &mut watcher, env);
                         route.on_message(message, &mut cx);
                         admit(ws, route.as_ref(), gate, env);

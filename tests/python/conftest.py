@@ -16,18 +16,25 @@ TOKEN = f"python-test-token-0123456789-{os.getpid()}"
 
 
 class Server:
-    def __init__(self):
+    """`extra_args` are appended to `wsbridge serve`'s arguments (e.g. --tls-cert/--tls-key).
+    `output` collects the server's stdout lines (without line ends) as they arrive."""
+
+    def __init__(self, extra_args=()):
         bin_ = os.environ.get("WSBRIDGE_BIN")
         assert bin_, "WSBRIDGE_BIN must point at the wsbridge binary (use run.sh)"
         self.dir = tempfile.mkdtemp(prefix="wsbridge-python-")
         env = dict(os.environ, WSBRIDGE_LOG=os.environ.get("WSBRIDGE_LOG", "warn"))
         self.proc = subprocess.Popen(
             [bin_, "serve", "--listen", "127.0.0.1:0", "--token", TOKEN,
-             "--db", os.path.join(self.dir, "test.db")],
+             "--db", os.path.join(self.dir, "test.db"), *extra_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, text=True,
         )
+        self.output = []
+        self._output_changed = threading.Condition()
+        self._output_ended = False
         self.addr = None
         for line in self.proc.stdout:
+            self.output.append(line.rstrip("\n"))
             m = re.search(r" listening on (\S+)", line)
             if m:
                 self.addr = m.group(1)
@@ -35,9 +42,30 @@ class Server:
         if self.addr is None:
             raise RuntimeError(f"wsbridge exited before listening: {self.proc.wait()}")
         # Keep draining stdout so the server never blocks on a full pipe.
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        threading.Thread(target=self._drain, daemon=True).start()
         host, port = self.addr.rsplit(":", 1)
         self.host, self.port = host, int(port)
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            with self._output_changed:
+                self.output.append(line.rstrip("\n"))
+                self._output_changed.notify_all()
+        with self._output_changed:
+            self._output_ended = True
+            self._output_changed.notify_all()
+
+    def wait_for_line(self, pattern):
+        """The first stdout line matching `pattern` (seen already or still to come); None if
+        stdout ends without one."""
+        with self._output_changed:
+            while True:
+                for line in self.output:
+                    if re.search(pattern, line):
+                        return line
+                if self._output_ended:
+                    return None
+                self._output_changed.wait()
 
     def stop(self):
         self.proc.kill()

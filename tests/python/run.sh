@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Python tests: the real PyPI libsql-client (pinned in requirements.txt, installed into
-# tests/python/.venv) over http:// against the wsbridge binary.
+# tests/python/.venv) over http:// against the wsbridge binary, and (test_tls.py) websockets and
+# libsql-client over wss:// and https:// with throwaway certificates (needs the openssl CLI).
 # Usage: tests/python/run.sh [pytest args]   (from anywhere; needs python3 >= 3.8 with venv, cargo)
 # WSBRIDGE_BIN=path/to/wsbridge uses that binary instead of building a debug one.
 set -euo pipefail
