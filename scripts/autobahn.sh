@@ -2,9 +2,11 @@
 # Run the Autobahn TestSuite's own cases (through the PyPI package `kosoku`) against wsbridge,
 # both ways, and judge all 517 cases (groups 1-13, permessage-deflate included) from each index.json:
 #   server: kosoku -m fuzzingclient drives the release server's echo route;
-#   client: kosoku -m fuzzingserver is driven by wsbridge's client (examples/autobahn_client.rs).
+#   client: kosoku -m fuzzingserver is driven by wsbridge's client (examples/autobahn_client.rs);
+#   tls: as server, over TLS: kosoku has no TLS, so socat (Debian's) bridges each of its
+#        connections to wsbridge's TLS port, verifying a certificate made for the run.
 #
-#   scripts/autobahn.sh [server|client|both]     default: both; reports in target/autobahn/
+#   scripts/autobahn.sh [server|client|both|tls]     default: both; reports in target/autobahn/
 #
 # Environment: KOSOKU_ARGS adds arguments in server mode (e.g. "-i 6.*" to run one group);
 # WSBRIDGE_BIN and AUTOBAHN_CLIENT_BIN name already built release binaries (CI passes those
@@ -50,6 +52,44 @@ if [ "$mode" = server ] || [ "$mode" = both ]; then
   wait $server || { echo "server exited with status $?"; exit 1; }
   trap - EXIT
   python3 scripts/autobahn-summary.py "$out/index.json" autobahn || status=1
+fi
+
+if [ "$mode" = tls ]; then
+  if [ -z "${WSBRIDGE_BIN:-}" ]; then
+    cargo build --release --quiet --bin wsbridge
+    WSBRIDGE_BIN=target/release/wsbridge
+  fi
+  command -v socat >/dev/null || { echo "socat is needed (apt-get install socat)"; exit 1; }
+  out=target/autobahn/tls
+  rm -rf "$out" && mkdir -p "$out"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$out/key.pem" -out "$out/cert.pem" 2>"$out/openssl.log"
+  "$WSBRIDGE_BIN" serve --listen 127.0.0.1:0 --no-auth --db :memory: --deflate-compress-all \
+    --tls-cert "$out/cert.pem" --tls-key "$out/key.pem" >"$out/server.out" 2>"$out/server.log" &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  wait_for "$out/server.out" "listening on" || { echo "server did not start"; cat "$out/server.log"; exit 1; }
+  tls_addr=$(sed -n 's/.* listening on \(.*\)$/\1/p' "$out/server.out")
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  # One TLS connection per kosoku connection; the certificate is verified against the one
+  # made above (socat checks the peer's name against the address it connects to).
+  socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" \
+    "OPENSSL:$tls_addr,cafile=$out/cert.pem,commonname=localhost" 2>"$out/socat.log" &
+  bridge=$!
+  trap 'kill $server $bridge 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do
+    (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+    sleep 0.05
+  done
+  # shellcheck disable=SC2086
+  $kosoku -m fuzzingclient "127.0.0.1:$port" -p 4 -o "$out" ${KOSOKU_ARGS:-} >"$out/kosoku.log" 2>&1 || true
+  [ -f "$out/index.json" ] || { echo "kosoku wrote no index.json"; tail -20 "$out/kosoku.log"; exit 1; }
+  kill $bridge 2>/dev/null || true
+  kill -TERM $server
+  wait $server || { echo "server exited with status $?"; exit 1; }
+  trap - EXIT
+  python3 scripts/autobahn-summary.py "$out/index.json" autobahn-tls || status=1
 fi
 
 if [ "$mode" = client ] || [ "$mode" = both ]; then

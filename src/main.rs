@@ -152,6 +152,14 @@ struct ServeArgs {
     /// Turn authentication off (the SQL database and the shell are open to any local client).
     #[arg(long, conflicts_with_all = ["token", "token_file"])]
     no_auth: bool,
+    /// Live under this path prefix behind a reverse proxy (e.g. /term/): every route, page and
+    /// endpoint moves below it; other paths are 404.
+    #[arg(long, value_name = "PATH", value_parser = parse_base_path)]
+    base_path: Option<String>,
+    /// A reverse proxy whose X-Forwarded-For names the client, for the token throttle and the
+    /// log (repeatable). From any other peer the field is ignored.
+    #[arg(long = "trusted-proxy", value_name = "ADDR")]
+    trusted_proxy: Vec<std::net::IpAddr>,
     /// The log's format on stderr (WSBRIDGE_LOG sets its level).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -345,6 +353,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--base-path`: `/x/` and `/x` are both `/x`; `/` is no prefix at all.
+fn parse_base_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.contains(['?', '#', ' ']) {
+        return Err(format!("{text:?}: a path such as /term/"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
 /// How the log is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
@@ -416,6 +432,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             show_input: args.trace_input,
         }),
         tls: tls_source(&args),
+        base_path: args.base_path.clone().filter(|base| !base.is_empty()),
+        trusted_proxies: args.trusted_proxy.clone(),
         ..Config::default()
     };
     let given = match &args.token_file {
@@ -473,9 +491,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     println!("wsbridge {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+    let base = args.base_path.as_deref().unwrap_or("");
     match (&token, generated) {
-        (Some(token), true) => println!("open {scheme}://{addr}/?token={token}"),
-        _ => println!("open {scheme}://{addr}/"),
+        (Some(token), true) => println!("open {scheme}://{addr}{base}/?token={token}"),
+        _ => println!("open {scheme}://{addr}{base}/"),
     }
     if let Some(fingerprint) = server.tls_fingerprint() {
         println!("TLS certificate SHA-256 {fingerprint}");

@@ -49,6 +49,11 @@ fn metrics_need_the_token() {
         b"",
     );
     assert_eq!(response.status, 401);
+    // (A wrong token's 401 closes the connection.)
+    let mut conn = HttpConn::connect(server.addr);
+    let response = conn.request("POST", "/metrics", &[], b"");
+    assert_eq!(response.status, 405);
+    assert_eq!(response.header("Allow"), Some("GET, HEAD"));
 }
 
 #[test]

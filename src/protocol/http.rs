@@ -347,6 +347,23 @@ impl<'a> RequestHead<'a> {
         self.path
     }
 
+    /// The same head with `prefix` (a path such as `/x`, without a trailing slash) taken off
+    /// the front of its path, when the path is under it: `/x/a` gives `/a`, `/x/` gives `/`.
+    /// `None` for `/x` itself and for paths outside it. (A server living under a prefix behind
+    /// a proxy routes what is below it.)
+    pub fn strip_path_prefix(&self, prefix: &str) -> Option<RequestHead<'a>> {
+        let rest = self.path.strip_prefix(prefix)?;
+        if !rest.starts_with('/') {
+            return None;
+        }
+        let mut head = self.clone();
+        head.path = rest;
+        if head.form == TargetForm::Origin {
+            head.target = &self.target[prefix.len()..];
+        }
+        Some(head)
+    }
+
     /// The query, without its `?`.
     pub fn query(&self) -> Option<&'a str> {
         self.query

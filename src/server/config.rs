@@ -50,6 +50,12 @@ pub struct Config {
     pub read_budget: usize,
     /// permessage-deflate (RFC 7692) as the server accepts it.
     pub deflate: DeflateSettings,
+    /// `--base-path`: the prefix (`/x`, no trailing slash) the server lives under behind a
+    /// proxy; requests outside it are 404.
+    pub base_path: Option<String>,
+    /// `--trusted-proxy`: peers whose `X-Forwarded-For` names the client (for the token
+    /// throttle and the log).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// TLS on the listener (`--tls-cert`/`--tls-key`, `--tls-self-signed`), or plain TCP.
     pub tls: Option<super::tls::TlsSource>,
     /// `--trace`: log every frame of every connection.
@@ -81,6 +87,8 @@ impl Default for Config {
             low_water: 256 << 10,
             read_budget: 1 << 20,
             tls: None,
+            base_path: None,
+            trusted_proxies: Vec::new(),
             deflate: DeflateSettings::default(),
             trace: None,
         }

@@ -196,6 +196,10 @@ impl Conn {
                 });
                 return self.authorized_body(request, head, admitted, unread_body, env);
             }
+            ("/health" | "/version" | "/metrics", false) => {
+                let refusal = Refusal::MethodNotAllowed("GET, HEAD");
+                return self.refuse_http(refusal, finish, unread_body, env);
+            }
             _ => {}
         }
         let service = env
@@ -293,7 +297,7 @@ impl Conn {
             return self.read_body(request, env);
         }
         let waker = env.notify.waker_for(self.id);
-        match policy.admission(self.transport.peer_ip(), waker, env.now) {
+        match policy.admission(self.client_ip(head, env), waker, env.now) {
             Ok(mut admission) => {
                 admission.present(token, env.now);
                 if let Some(http) = self.http() {
@@ -308,6 +312,37 @@ impl Conn {
                 env,
             ),
         }
+    }
+
+    /// `--base-path /x`: `/x` itself is redirected to `/x/` (the page's relative URLs resolve
+    /// below it); everything else outside is 404.
+    pub(super) fn answer_outside_base(
+        &mut self,
+        head: &RequestHead<'_>,
+        base: &str,
+        env: &mut Env<'_>,
+    ) {
+        if !matches!(self.phase, Phase::Http(_)) {
+            self.phase = Phase::Http(Box::new(HttpConn::new()));
+        }
+        let finish = Finish {
+            keep_alive: wants_keep_alive(head),
+            head_only: head.method == "HEAD",
+            cors_origin: None,
+        };
+        let unread_body = !matches!(
+            body_length(head),
+            Ok(BodyLength::None | BodyLength::Exact(0))
+        );
+        if head.path() == base && matches!(head.method, "GET" | "HEAD") {
+            let location = match head.query() {
+                Some(query) => format!("{base}/?{query}"),
+                None => format!("{base}/"),
+            };
+            let response = Response::empty(308).with_field("Location", location);
+            return self.finish_http(response, finish, unread_body, env);
+        }
+        self.refuse_http(Refusal::NotFound, finish, unread_body, env);
     }
 
     /// The token's verdict, once it is known.

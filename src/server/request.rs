@@ -1,6 +1,8 @@
 //! A complete request head gets its answer: a plain HTTP response, or the upgrade to a route
 //! (RFC 6455 §4.2), after the policy's checks.
 
+use std::net::IpAddr;
+
 use super::conn::{Conn, Env, Gate, Phase, Upgraded};
 use crate::auth::bearer_token;
 use crate::http::Refusal;
@@ -14,6 +16,26 @@ impl Conn {
     /// Answer a complete request head. Returns whether the connection was upgraded.
     pub(super) fn respond(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) -> bool {
         self.leave_request(env);
+        let below_base;
+        let head = match env.config.base_path.as_deref() {
+            None => head,
+            Some(base) => match head.strip_path_prefix(base) {
+                Some(below) => {
+                    below_base = below;
+                    &below_base
+                }
+                None if head.wants_websocket() => {
+                    Refusal::NotFound.write(&mut self.out);
+                    *env.metrics.upgrade_refusals.entry(404).or_default() += 1;
+                    self.linger(env);
+                    return false;
+                }
+                None => {
+                    self.answer_outside_base(head, base, env);
+                    return false;
+                }
+            },
+        };
         if !head.wants_websocket() {
             self.begin_http(head, env);
             return false;
@@ -54,7 +76,7 @@ impl Conn {
                 let waker = env.notify.waker_for(self.id);
                 // At most MAX_WAITING connections per address wait for a token check.
                 let mut admission = policy
-                    .admission(self.transport.peer_ip(), waker.clone(), env.now)
+                    .admission(self.client_ip(head, env), waker.clone(), env.now)
                     .map_err(|_| Refusal::TooManyRequests(1))?;
                 if let Some(token) = bearer_token(upgrade.authorization) {
                     admission.present(token, env.now);
@@ -106,6 +128,21 @@ impl Conn {
         });
         self.call_route(env, |route, cx| route.on_open(cx));
         Ok(())
+    }
+
+    /// The client's address: the peer's, or, when the peer is a `--trusted-proxy`, the last
+    /// address in `X-Forwarded-For` (the one that proxy added; earlier ones are the client's
+    /// word). What the token throttle counts and the log names.
+    pub(super) fn client_ip(&self, head: &RequestHead<'_>, env: &Env<'_>) -> Option<IpAddr> {
+        let peer = self.transport.peer_ip();
+        if !peer.is_some_and(|ip| env.config.trusted_proxies.contains(&ip)) {
+            return peer;
+        }
+        head.header_values("X-Forwarded-For")
+            .last()
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|last| last.trim().parse().ok())
+            .or(peer)
     }
 
     /// RFC 7692 §5, §7.1: accept the first permessage-deflate offer the server can honour, or

@@ -50,6 +50,14 @@ impl HttpConn {
         }
     }
 
+    /// Over a stream already connected (from a chosen local address, say).
+    pub fn from_stream(stream: TcpStream) -> HttpConn {
+        HttpConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
     }
