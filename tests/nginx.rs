@@ -105,9 +105,11 @@ http {{
         .spawn()
         .expect("start nginx");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    // Owned from here: dropped (killed and waited for) if it never comes up.
+    let nginx = Nginx { child, addr };
     for _ in 0..200 {
         if TcpStream::connect(addr).is_ok() {
-            return Nginx { child, addr };
+            return nginx;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
