@@ -198,7 +198,10 @@ fn start_server(path: &std::path::Path) -> SocketAddr {
             .push(Box::new(SqlHttp::new(Arc::clone(&shared))));
         routes.sql = Some(Box::new(SqlRouteFactory::new(shared)));
         let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: "127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
             ..Config::default()
         };
         let mut server = Server::bind(config, routes).unwrap();

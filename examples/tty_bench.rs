@@ -133,7 +133,10 @@ fn start_server(command: Command) -> SocketAddr {
     std::thread::spawn(move || {
         let policy = Arc::new(Policy::new(None, vec![], vec![]));
         let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: "127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
             ..Config::default()
         };
         let mut routes = Routes::echo_only(policy.clone());

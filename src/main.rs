@@ -1,7 +1,6 @@
 //! The `wsbridge` command: parse arguments, build the server, run it.
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use wsbridge::protocol::{Limits, Timeouts};
 use wsbridge::routes::sql::{SqlConfig, SqlHttp, SqlRouteFactory, SqlShared};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
 use wsbridge::server::config::DeflateSettings;
+use wsbridge::server::listener::{Listen, LocalAddr};
 use wsbridge::server::tls::TlsSource;
 use wsbridge::server::{Config, Routes, Server, Stop};
 
@@ -138,9 +138,13 @@ struct BenchArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:6455")]
-    listen: SocketAddr,
+    /// Where to listen: HOST:PORT, or unix:/path for a Unix socket. Started by systemd with
+    /// socket activation (LISTEN_FDS), the socket it passes is used instead.
+    #[arg(long, default_value = "127.0.0.1:6455", value_parser = Listen::parse)]
+    listen: Listen,
+    /// The permissions of a unix: socket, in octal (e.g. 660: its group may connect too).
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    listen_mode: Option<u32>,
     /// The token SQL and terminal clients must present (default: a random one, printed). At
     /// least 128 bits. On the command line it shows in `ps`: prefer WSBRIDGE_TOKEN or
     /// --token-file.
@@ -324,6 +328,8 @@ impl SqlArgs {
 fn main() -> ExitCode {
     // The command line first: `--help` and usage errors need no logger, and `--trace` decides
     // one of its targets.
+    // SAFETY: the first thing main does, while this is the only thread.
+    let _ = SYSTEMD_SOCKET.set(unsafe { wsbridge::sys::take_systemd_socket() });
     let cli = Cli::parse();
     let mut logger =
         env_logger::Builder::from_env(env_logger::Env::new().filter_or("WSBRIDGE_LOG", "info"));
@@ -352,6 +358,34 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `--listen-mode`: octal permissions.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| format!("{text:?}: octal permissions such as 660"))
+}
+
+/// The listener: systemd's socket if it passed one, else `--listen` (with `--listen-mode`).
+fn listen_target(args: &ServeArgs) -> Listen {
+    if let Some(fd) = SYSTEMD_SOCKET.get().copied().flatten() {
+        log::info!(
+            "listening on the socket systemd passed (descriptor {fd}); --listen is not used"
+        );
+        return Listen::Inherited(fd);
+    }
+    match &args.listen {
+        Listen::Unix { path, .. } => Listen::Unix {
+            path: path.clone(),
+            mode: args.listen_mode,
+        },
+        other => other.clone(),
+    }
+}
+
+/// The socket systemd passed, taken at the start of `main` (before any thread).
+static SYSTEMD_SOCKET: std::sync::OnceLock<Option<std::os::fd::RawFd>> = std::sync::OnceLock::new();
 
 /// `--base-path`: `/x/` and `/x` are both `/x`; `/` is no prefix at all.
 fn parse_base_path(text: &str) -> Result<String, String> {
@@ -399,7 +433,7 @@ fn tls_source(args: &ServeArgs) -> Option<TlsSource> {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config {
-        listen: args.listen,
+        listen: listen_target(&args),
         limits: Limits {
             max_frame_size: args.max_frame_size,
             max_message_size: args.max_message_size,
@@ -476,21 +510,32 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     routes.pages = Box::new(TerminalPages);
     let shutdown_timeout = config.shutdown_timeout;
     let mut server = Server::bind(config, routes)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| format!("cannot listen on {:?}: {e}", args.listen))?;
     server
         .handle_signals()
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let addr = server.local_addr();
+    let listening = server.listening_on().clone();
     let scheme = match server.tls_fingerprint() {
         Some(_) => "https",
         None => "http",
     };
-    if !addr.ip().is_loopback() && scheme == "http" {
+    // A Unix socket is reached as localhost (curl --unix-socket PATH http://localhost/).
+    let addr = match &listening {
+        LocalAddr::Tcp(addr) => addr.to_string(),
+        LocalAddr::Unix(_) => "localhost".to_string(),
+    };
+    if let LocalAddr::Tcp(tcp) = &listening
+        && !tcp.ip().is_loopback()
+        && scheme == "http"
+    {
         log::warn!(
             "listening on {addr}, which is not a loopback address, without TLS: use --tls-cert or a TLS proxy in front"
         );
     }
-    println!("wsbridge {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "wsbridge {} listening on {listening}",
+        env!("CARGO_PKG_VERSION")
+    );
     let base = args.base_path.as_deref().unwrap_or("");
     match (&token, generated) {
         (Some(token), true) => println!("open {scheme}://{addr}{base}/?token={token}"),

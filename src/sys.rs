@@ -101,6 +101,53 @@ pub fn original_nofile_limit() -> Option<libc::rlimit> {
     ORIGINAL_NOFILE.get().copied()
 }
 
+/// Make `fd` close-on-exec and non-blocking (an inherited socket may be neither).
+pub fn set_cloexec_nonblocking(fd: std::os::fd::RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor number; an invalid one is EBADF, nothing is dereferenced.
+    let fd_flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: as above, setting the flags just read plus FD_CLOEXEC.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC) })?;
+    // SAFETY: as above, for the file status flags.
+    let fl_flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above, adding O_NONBLOCK.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, fl_flags | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+/// The address family of the socket at `fd` (`AF_INET`, `AF_INET6`, `AF_UNIX`, ...).
+pub fn socket_family(fd: std::os::fd::RawFd) -> io::Result<libc::c_int> {
+    // SAFETY: a zeroed sockaddr_storage is a valid buffer for getsockname to fill.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes into our sockaddr_storage.
+    cvt(unsafe {
+        libc::getsockname(
+            fd,
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(libc::c_int::from(addr.ss_family))
+}
+
+/// systemd's socket activation (sd_listen_fds(3)): the first passed descriptor (3) when
+/// `LISTEN_PID` is this process and `LISTEN_FDS` is at least 1. The variables are removed, so
+/// the programs the terminal starts do not take the socket for theirs.
+///
+/// # Safety
+/// Call before any other thread exists (it changes the environment).
+pub unsafe fn take_systemd_socket() -> Option<std::os::fd::RawFd> {
+    let for_us = std::env::var("LISTEN_PID").ok()?.parse::<u32>().ok()? == std::process::id();
+    let count: u32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    // SAFETY: the caller promises no other thread reads or writes the environment.
+    unsafe {
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    (for_us && count >= 1).then_some(3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use crate::protocol::{Limits, Timeouts};
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where to listen.
-    pub listen: SocketAddr,
+    pub listen: super::listener::Listen,
     /// Frame and message size limits.
     pub limits: Limits,
     /// The limits of a connection to a route that needs the token, until it presented a right
@@ -65,7 +65,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 6455)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 6455)).into(),
             limits: Limits::default(),
             pre_auth_limits: Limits {
                 max_frame_size: 64 << 10,

@@ -12,6 +12,7 @@ pub mod config;
 mod conn;
 mod driver;
 mod http1;
+pub mod listener;
 mod metrics;
 pub mod notify;
 mod request;
@@ -19,13 +20,12 @@ mod sys;
 pub mod tls;
 mod transport;
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -33,6 +33,7 @@ use slab::Slab;
 use self::budget::{MemoryBudget, Transition};
 pub use self::config::Config;
 use self::conn::{Conn, Env, Verdict, socket_token};
+use self::listener::{Accepted, Listener, LocalAddr};
 use self::metrics::{Census, Metrics};
 pub use self::notify::{ConnId, NotifyQueue};
 use self::sys::SignalPipe;
@@ -114,8 +115,8 @@ impl ShutdownHandle {
 /// The server.
 pub struct Server {
     poll: Poll,
-    listener: Option<TcpListener>,
-    local_addr: SocketAddr,
+    listener: Option<Listener>,
+    local_addr: LocalAddr,
     conns: Slab<Conn>,
     next_generation: u32,
     config: Config,
@@ -159,10 +160,13 @@ impl Server {
             None => None,
         };
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let mut listener = Listener::bind(&config.listen)?;
         let local_addr = listener.local_addr()?;
+        if tls.is_some() && !matches!(listener, Listener::Tcp(_)) {
+            return Err(io::Error::other("TLS is served on TCP listeners only"));
+        }
         poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+            .register(listener.source(), LISTENER, Interest::READABLE)?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         Ok(Server {
             poll,
@@ -196,7 +200,15 @@ impl Server {
 
     /// The address the server listens on (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        match &self.local_addr {
+            LocalAddr::Tcp(addr) => *addr,
+            LocalAddr::Unix(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
+    }
+
+    /// Where the server listens: a TCP address or a Unix socket's path.
+    pub fn listening_on(&self) -> &LocalAddr {
+        &self.local_addr
     }
 
     /// The SHA-256 fingerprint of the TLS certificate, when serving TLS.
@@ -360,7 +372,7 @@ impl Server {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => {
+                Ok((accepted, peer)) => {
                     let limit = if self.conns.len() >= self.config.max_connections {
                         Some("--max-connections")
                     } else if self.handshaking >= self.config.max_handshakes {
@@ -384,11 +396,11 @@ impl Server {
                             );
                             self.refusal_logged = Some(now);
                         }
-                        refuse(stream);
+                        accepted.refuse();
                         continue;
                     }
                     self.metrics.accepted += 1;
-                    self.add_connection(stream, now);
+                    self.add_connection(accepted, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -459,34 +471,49 @@ impl Server {
         }
     }
 
-    fn add_connection(&mut self, mut stream: TcpStream, now: Instant) {
-        if let Err(error) = stream.set_nodelay(true) {
-            log::debug!("set_nodelay: {error}");
-        }
+    fn add_connection(&mut self, accepted: Accepted, now: Instant) {
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        if let Err(error) =
-            self.poll
+        let registered = match accepted {
+            Accepted::Tcp(mut stream) => {
+                if let Err(error) = stream.set_nodelay(true) {
+                    log::debug!("set_nodelay: {error}");
+                }
+                self.poll
+                    .registry()
+                    .register(&mut stream, socket_token(key), Interest::READABLE)
+                    .map(|()| Accepted::Tcp(stream))
+            }
+            Accepted::Unix(mut stream) => self
+                .poll
                 .registry()
                 .register(&mut stream, socket_token(key), Interest::READABLE)
-        {
-            log::warn!("register: {error}");
-            return;
-        }
+                .map(|()| Accepted::Unix(stream)),
+        };
+        let stream = match registered {
+            Ok(stream) => stream,
+            Err(error) => {
+                log::warn!("register: {error}");
+                return;
+            }
+        };
         let id = ConnId {
             key: key as u32,
             generation: self.next_generation,
         };
         self.next_generation = self.next_generation.wrapping_add(1);
-        let transport = match &self.tls {
-            None => Transport::Plain(stream),
-            Some(setup) => match TlsStream::new(stream, Arc::clone(&setup.config)) {
-                Ok(tls) => Transport::Tls(Box::new(tls)),
-                Err(error) => {
-                    log::warn!("TLS: {error}");
-                    return;
+        let transport = match (stream, &self.tls) {
+            (Accepted::Unix(stream), _) => Transport::Unix(stream),
+            (Accepted::Tcp(stream), None) => Transport::Plain(stream),
+            (Accepted::Tcp(stream), Some(setup)) => {
+                match TlsStream::new(stream, Arc::clone(&setup.config)) {
+                    Ok(tls) => Transport::Tls(Box::new(tls)),
+                    Err(error) => {
+                        log::warn!("TLS: {error}");
+                        return;
+                    }
                 }
-            },
+            }
         };
         entry.insert(Conn::new(
             transport,
@@ -650,7 +677,7 @@ impl Server {
         }
         self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
         if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+            let _ = self.poll.registry().deregister(listener.source());
         }
         for id in self.ids() {
             self.with_conn(id, now, |conn, _, env| conn.on_shutdown(env));
@@ -663,13 +690,6 @@ impl Server {
             self.with_conn(id, now, |_, _, _| Verdict::Remove);
         }
     }
-}
-
-/// Best effort: tell a refused client why, without waiting for it.
-fn refuse(stream: TcpStream) {
-    let _ = (&stream).write_all(
-        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    );
 }
 
 fn is_resource_exhaustion(error: &io::Error) -> bool {

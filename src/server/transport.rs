@@ -5,7 +5,8 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown};
 
-use mio::net::TcpStream;
+use mio::event::Source;
+use mio::net::{TcpStream, UnixStream};
 
 use super::tls::TlsStream;
 
@@ -15,6 +16,8 @@ pub enum Transport {
     Plain(TcpStream),
     /// TLS over TCP (boxed: rustls' state is large, plain connections stay small).
     Tls(Box<TlsStream>),
+    /// A Unix socket (`--listen unix:/path`): local peers, no address.
+    Unix(UnixStream),
 }
 
 impl Transport {
@@ -23,6 +26,7 @@ impl Transport {
         match self {
             Transport::Plain(stream) => stream.read(buf),
             Transport::Tls(tls) => tls.read(buf),
+            Transport::Unix(stream) => stream.read(buf),
         }
     }
 
@@ -31,6 +35,7 @@ impl Transport {
         match self {
             Transport::Plain(stream) => stream.write(buf),
             Transport::Tls(tls) => tls.write(buf),
+            Transport::Unix(stream) => stream.write(buf),
         }
     }
 
@@ -38,7 +43,7 @@ impl Transport {
     /// then waits for `WRITABLE` even with nothing of its own to send.
     pub fn wants_write(&self) -> bool {
         match self {
-            Transport::Plain(_) => false,
+            Transport::Plain(_) | Transport::Unix(_) => false,
             Transport::Tls(tls) => tls.wants_write(),
         }
     }
@@ -46,7 +51,7 @@ impl Transport {
     /// Push what the transport holds; `Ok(true)` when nothing is left.
     pub fn flush(&mut self) -> io::Result<bool> {
         match self {
-            Transport::Plain(_) => Ok(true),
+            Transport::Plain(_) | Transport::Unix(_) => Ok(true),
             Transport::Tls(tls) => tls.flush(),
         }
     }
@@ -56,13 +61,14 @@ impl Transport {
         match self {
             Transport::Plain(stream) => stream.shutdown(Shutdown::Write),
             Transport::Tls(tls) => tls.shutdown_write(),
+            Transport::Unix(stream) => stream.shutdown(Shutdown::Write),
         }
     }
 
     /// Heap bytes the transport holds (for the memory budget).
     pub fn buffered_bytes(&self) -> usize {
         match self {
-            Transport::Plain(_) => 0,
+            Transport::Plain(_) | Transport::Unix(_) => 0,
             Transport::Tls(tls) => tls.buffered_bytes(),
         }
     }
@@ -71,7 +77,7 @@ impl Transport {
     /// readiness then comes again with new bytes). Not over TLS: a short read there may be the
     /// end of one record, with more ciphertext still in the socket.
     pub fn short_read_drains(&self) -> bool {
-        matches!(self, Transport::Plain(_))
+        matches!(self, Transport::Plain(_) | Transport::Unix(_))
     }
 
     /// Whether the bytes travel inside TLS.
@@ -84,14 +90,16 @@ impl Transport {
         match self {
             Transport::Plain(stream) => stream.peer_addr().ok().map(|a| a.ip()),
             Transport::Tls(tls) => tls.socket_ref().peer_addr().ok().map(|a| a.ip()),
+            Transport::Unix(_) => None,
         }
     }
 
     /// The socket, for registration with the loop.
-    pub fn socket(&mut self) -> &mut TcpStream {
+    pub fn socket(&mut self) -> &mut dyn Source {
         match self {
             Transport::Plain(stream) => stream,
             Transport::Tls(tls) => tls.socket(),
+            Transport::Unix(stream) => stream,
         }
     }
 }
