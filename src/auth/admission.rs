@@ -320,7 +320,9 @@ mod tests {
         next.present(TOKEN, t0 + Duration::from_millis(100));
         assert_eq!(next.verdict(), Verdict::Admitted);
         drop(next);
-        p.run_checks(t0 + Duration::from_secs(5));
+        // Forgotten once its credit is full again: a whole burst refilled at the rate.
+        let refilled = Duration::from_secs(u64::from(BURST.div_ceil(RATE)) + 1);
+        p.run_checks(t0 + refilled);
         assert_eq!(p.gate().gate.tracked(), 0);
     }
 

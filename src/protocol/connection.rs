@@ -218,9 +218,12 @@ impl Connection {
         self.tx.sent_close_code()
     }
 
-    /// Frames read and written so far: (received, sent).
-    pub fn frame_counts(&self) -> (u64, u64) {
-        (self.rx.frames, self.tx.frames_sent())
+    /// Frames read and written since the last call: (received, sent).
+    pub fn take_frame_counts(&mut self) -> (u32, u32) {
+        (
+            std::mem::take(&mut self.rx.frames),
+            self.tx.take_frames_sent(),
+        )
     }
 
     /// Heap bytes this connection holds (its reassembly buffer and, with permessage-deflate,

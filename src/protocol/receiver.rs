@@ -142,8 +142,9 @@ pub(super) struct Receiver {
     release_control: bool,
     /// A Close was received or the connection failed.
     pub done: bool,
-    /// Frame headers read so far (for the server's metrics).
-    pub frames: u64,
+    /// Frame headers read since the server last took the count (for its metrics; a u32 fits
+    /// in the padding after the flags, so an idle connection costs no more).
+    pub frames: u32,
 }
 
 impl Receiver {
@@ -232,7 +233,7 @@ impl Receiver {
                 let Some((header, header_len)) = self.next_header(input, &mut pos)? else {
                     return Ok((input.len(), None));
                 };
-                self.frames += 1;
+                self.frames = self.frames.wrapping_add(1);
                 let (opcode, compressed) = self.start_frame(&header, header_len)?;
                 // The fast path: the whole frame is in the input and is an event by itself (a
                 // single-frame message, or a control frame). Unmask it where it lies. A

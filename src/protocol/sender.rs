@@ -8,16 +8,19 @@ use super::Role;
 use super::close::{CloseCode, truncate_reason};
 use super::deflate::Compressor;
 use super::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1, write_frame};
+use std::num::NonZeroU16;
+
 use super::mask::apply_mask;
 use super::message::Message;
 
 /// The sending half: writes frames into the caller's buffer.
 pub struct Sender {
     role: Role,
-    /// The code of the Close this side sent (1005 for an empty body), once sent.
-    sent_close: Option<u16>,
-    /// Frames written so far (for the server's metrics).
-    frames: u64,
+    /// The code of the Close this side sent (1005 for an empty body), once sent. (Close codes
+    /// are never 0, and `NonZeroU16` keeps the option at two bytes.)
+    sent_close: Option<NonZeroU16>,
+    /// Frames written since the server last took the count (for its metrics).
+    frames: u32,
     /// Boxed: only clients have one, and it is larger than the rest of the connection.
     masks: Option<Box<ChaCha12Rng>>,
     /// permessage-deflate's compressor, when negotiated (boxed: most connections have none).
@@ -103,7 +106,7 @@ impl Sender {
         if let Some(key) = mask {
             apply_mask(&mut out[start + n..], key, 0);
         }
-        self.frames += 1;
+        self.frames = self.frames.wrapping_add(1);
         true
     }
 
@@ -156,7 +159,7 @@ impl Sender {
         }
         let mut body = [0u8; MAX_CONTROL_PAYLOAD];
         let on_wire = code.filter(|code| code.is_allowed_on_wire());
-        self.sent_close = Some(on_wire.map_or(1005, |code| code.0));
+        self.sent_close = NonZeroU16::new(on_wire.map_or(1005, |code| code.0));
         let len = match on_wire {
             Some(code) => {
                 let reason = truncate_reason(reason);
@@ -176,7 +179,7 @@ impl Sender {
 
     /// The code of the Close this side sent (1005 for an empty body), if it sent one.
     pub fn sent_close_code(&self) -> Option<u16> {
-        self.sent_close
+        self.sent_close.map(NonZeroU16::get)
     }
 
     fn write_frame(
@@ -188,13 +191,13 @@ impl Sender {
     ) -> bool {
         let mask = self.next_mask();
         write_frame(out, fin, opcode, mask, payload);
-        self.frames += 1;
+        self.frames = self.frames.wrapping_add(1);
         true
     }
 
-    /// Frames written so far.
-    pub fn frames_sent(&self) -> u64 {
-        self.frames
+    /// Frames written since the last call.
+    pub fn take_frames_sent(&mut self) -> u32 {
+        std::mem::take(&mut self.frames)
     }
 
     /// §5.3: a fresh masking key for each frame a client sends; none on the server side.

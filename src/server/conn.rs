@@ -580,6 +580,7 @@ impl Conn {
 
     /// Write what is pending, then re-evaluate backpressure and what to wait for.
     fn settle(&mut self, env: &mut Env<'_>) -> Verdict {
+        self.count_frames(env);
         // Output the route produced on its own (a PTY's) counts as pressure too: the route stops
         // producing above the high-water mark and is told here when the output drained. A route
         // that refills quickly gets a few rounds, then waits its turn in `runnable`.
@@ -782,32 +783,35 @@ impl Conn {
     /// An upgraded connection's frame counts and its Close go into the totals when it stops
     /// being upgraded (called once: the phase changes right after, or the connection goes).
     fn retire_counts(&mut self, env: &mut Env<'_>) {
+        self.count_frames(env);
         let Phase::WebSocket(up) = &self.phase else {
             return;
         };
-        let (received, sent) = up.ws.frame_counts();
-        env.metrics.retired_frames_received += received;
-        env.metrics.retired_frames_sent += sent;
         if let Some(code) = up.ws.sent_close_code() {
             *env.metrics.closes_sent.entry(code).or_default() += 1;
         }
     }
 
-    /// What the metrics census counts of this connection: its state, whether over TLS, and
-    /// its frames so far (received, sent) if upgraded.
-    pub fn census(&self) -> (super::metrics::ConnState, bool, (u64, u64)) {
+    /// The frames the protocol read and wrote since the last time, into the totals.
+    fn count_frames(&mut self, env: &mut Env<'_>) {
+        if let Phase::WebSocket(up) = &mut self.phase {
+            let (received, sent) = up.ws.take_frame_counts();
+            env.metrics.frames_received += u64::from(received);
+            env.metrics.frames_sent += u64::from(sent);
+        }
+    }
+
+    /// What the metrics census counts of this connection: its state and whether over TLS.
+    pub fn census(&self) -> (super::metrics::ConnState, bool) {
         use super::metrics::{ConnState, route_index};
         let tls = self.transport.is_tls();
-        match &self.phase {
-            Phase::Request { .. } => (ConnState::Handshake, tls, (0, 0)),
-            Phase::Http(_) => (ConnState::Http, tls, (0, 0)),
-            Phase::WebSocket(up) => (
-                ConnState::WebSocket(route_index(up.kind)),
-                tls,
-                up.ws.frame_counts(),
-            ),
-            Phase::Closing { .. } => (ConnState::Closing, tls, (0, 0)),
-        }
+        let state = match &self.phase {
+            Phase::Request { .. } => ConnState::Handshake,
+            Phase::Http(_) => ConnState::Http,
+            Phase::WebSocket(up) => ConnState::WebSocket(route_index(up.kind)),
+            Phase::Closing { .. } => ConnState::Closing,
+        };
+        (state, tls)
     }
 }
 

@@ -32,9 +32,9 @@ pub(crate) struct Metrics {
     /// Plaintext bytes through every connection (after TLS, before it).
     pub bytes_received: u64,
     pub bytes_sent: u64,
-    /// Frames of connections no longer upgraded (live ones are added at the census).
-    pub retired_frames_received: u64,
-    pub retired_frames_sent: u64,
+    /// WebSocket frames, taken from each connection's protocol state after each of its turns.
+    pub frames_received: u64,
+    pub frames_sent: u64,
     /// Close frames by code (1005: an empty body).
     pub closes_sent: BTreeMap<u16, u64>,
     pub closes_received: BTreeMap<u16, u64>,
@@ -98,8 +98,6 @@ impl ConnState {
 pub(crate) struct Census {
     /// By state and whether over TLS.
     pub conns: BTreeMap<(ConnState, bool), u64>,
-    pub frames_received: u64,
-    pub frames_sent: u64,
     pub memory_used: usize,
     pub memory_limit: usize,
     pub memory_over: bool,
@@ -185,10 +183,7 @@ impl Metrics {
             "counter",
             "WebSocket frames (control frames and fragments included).",
             "direction",
-            [
-                ("in", self.retired_frames_received + census.frames_received),
-                ("out", self.retired_frames_sent + census.frames_sent),
-            ],
+            [("in", self.frames_received), ("out", self.frames_sent)],
         );
         for (name, help, codes) in [
             (

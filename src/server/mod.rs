@@ -431,10 +431,7 @@ impl Server {
             ..Census::default()
         };
         for (_, conn) in self.conns.iter() {
-            let (state, tls, frames) = conn.census();
-            *census.conns.entry((state, tls)).or_default() += 1;
-            census.frames_received += frames.0;
-            census.frames_sent += frames.1;
+            *census.conns.entry(conn.census()).or_default() += 1;
         }
         let routes: Vec<&dyn RouteFactory> = [&self.routes.sql, &self.routes.tty]
             .into_iter()
