@@ -4,9 +4,11 @@
 #   server: kosoku -m fuzzingclient drives the release server's echo route;
 #   client: kosoku -m fuzzingserver is driven by wsbridge's client (examples/autobahn_client.rs);
 #   tls: as server, over TLS: kosoku has no TLS, so socat (Debian's) bridges each of its
-#        connections to wsbridge's TLS port, verifying a certificate made for the run.
+#        connections to wsbridge's TLS port, verifying a certificate made for the run;
+#   client-tls: as client, over TLS: wsbridge's client speaks wss:// to socat, which serves a
+#        certificate made for the run (trusted through WSBRIDGE_CA_FILE) in front of kosoku.
 #
-#   scripts/autobahn.sh [server|client|both|tls]     default: both; reports in target/autobahn/
+#   scripts/autobahn.sh [server|client|both|tls|client-tls]   default: both; reports in target/autobahn/
 #
 # Environment: KOSOKU_ARGS adds arguments in server mode (e.g. "-i 6.*" to run one group);
 # WSBRIDGE_BIN and AUTOBAHN_CLIENT_BIN name already built release binaries (CI passes those
@@ -92,6 +94,40 @@ if [ "$mode" = tls ]; then
   wait $server || { echo "server exited with status $?"; exit 1; }
   trap - EXIT
   python3 scripts/autobahn-summary.py "$out/index.json" autobahn-tls || status=1
+fi
+
+if [ "$mode" = client-tls ]; then
+  if [ -z "${AUTOBAHN_CLIENT_BIN:-}" ]; then
+    cargo build --release --quiet --example autobahn_client
+    AUTOBAHN_CLIENT_BIN=target/release/examples/autobahn_client
+  fi
+  command -v socat >/dev/null || { echo "socat is needed (apt-get install socat)"; exit 1; }
+  out=target/autobahn/client-tls
+  rm -rf "$out" && mkdir -p "$out"
+  # Not a CA (webpki refuses a CA certificate as the server's own): trusted as itself.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -addext "basicConstraints=critical,CA:FALSE" \
+    -keyout "$out/key.pem" -out "$out/cert.pem" 2>"$out/openssl.log"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  $kosoku -m fuzzingserver "127.0.0.1:$port" -o "$out" >"$out/kosoku.log" 2>&1 &
+  fuzzer=$!
+  socat "OPENSSL-LISTEN:$tls_port,bind=127.0.0.1,fork,reuseaddr,nodelay,cert=$out/cert.pem,key=$out/key.pem,verify=0" \
+    "TCP:127.0.0.1:$port,nodelay" 2>"$out/socat.log" &
+  bridge=$!
+  trap 'kill $fuzzer $bridge 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do
+    (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && (echo >/dev/tcp/127.0.0.1/"$tls_port") 2>/dev/null && break
+    sleep 0.05
+  done
+  WSBRIDGE_CA_FILE="$out/cert.pem" "$AUTOBAHN_CLIENT_BIN" "wss://localhost:$tls_port" wsbridge 2>"$out/client.log" \
+    || { echo "client runner failed"; tail "$out/client.log"; exit 1; }
+  wait $fuzzer || true
+  kill $bridge 2>/dev/null || true
+  trap - EXIT
+  [ -f "$out/index.json" ] || { echo "kosoku wrote no index.json"; tail -20 "$out/kosoku.log"; exit 1; }
+  python3 scripts/autobahn-summary.py "$out/index.json" autobahn-client-tls || status=1
 fi
 
 if [ "$mode" = client ] || [ "$mode" = both ]; then

@@ -211,6 +211,12 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, String> {
         return Err("--connections and --in-flight must be at least 1".into());
     }
     let url = WsUrl::parse(&config.url)?;
+    if url.secure {
+        return Err(format!(
+            "{}: the load generator speaks ws:// only so far",
+            config.url
+        ));
+    }
     let addr: SocketAddr = url
         .authority()
         .to_socket_addrs()

@@ -1,11 +1,14 @@
-//! The client side: `ws://` URLs, and a small blocking client on the protocol core (what the
-//! Autobahn client runner and tools use; the load generator has its own mio loop in
-//! [`crate::bench`]).
+//! The client side: `ws://` and `wss://` URLs, and a small blocking client on the protocol
+//! core (what the Autobahn client runner and tools use; the load generator has its own mio loop
+//! in [`crate::bench`]).
+
+pub mod tls;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use self::tls::ClientStream;
 use crate::protocol::deflate::{ClientOffer, CodecConfig};
 use crate::protocol::handshake::client::{
     Offer, client_key, parse_client_response, write_client_request,
@@ -19,23 +22,27 @@ pub struct CodecTuning {
     pub compress_all: bool,
 }
 
-/// A parsed `ws://host:port/path` URL (no TLS: `wss://` is refused).
+/// A parsed `ws://host:port/path` or `wss://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
+    /// `wss://`: TLS (RFC 6455 §3).
+    pub secure: bool,
     /// Host name or IP literal (IPv6 in brackets).
     pub host: String,
-    /// Port, 80 when absent.
+    /// Port, 80 (443 for `wss://`) when absent.
     pub port: u16,
     /// Path and query, `/` when absent.
     pub path: String,
 }
 
 impl WsUrl {
-    /// Parse a `ws://` URL.
+    /// Parse a `ws://` or `wss://` URL (RFC 6455 §3).
     pub fn parse(url: &str) -> Result<WsUrl, String> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| format!("{url:?}: only ws:// URLs are supported"))?;
+        let (secure, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(format!("{url:?}: not a ws:// or wss:// URL")),
+        };
         // RFC 6455 §3: fragment identifiers "MUST NOT be used on these URIs"; §4.1: the client
         // fails rather than send one.
         if rest.contains('#') {
@@ -59,12 +66,18 @@ impl WsUrl {
         };
         let port = match port {
             Some(p) => p.parse().map_err(|_| format!("{url:?}: bad port"))?,
+            None if secure => 443,
             None => 80,
         };
         if host.is_empty() {
             return Err(format!("{url:?}: no host"));
         }
-        Ok(WsUrl { host, port, path })
+        Ok(WsUrl {
+            secure,
+            host,
+            port,
+            path,
+        })
     }
 
     /// `host:port` for connecting and for the Host header.
@@ -96,9 +109,9 @@ pub struct Closed {
     pub clean: bool,
 }
 
-/// A blocking WebSocket client over a `TcpStream`.
+/// A blocking WebSocket client over TCP, or TLS for `wss://`.
 pub struct BlockingClient {
-    stream: TcpStream,
+    stream: ClientStream,
     conn: Connection,
     buf: Vec<u8>,
     out: Vec<u8>,
@@ -123,8 +136,13 @@ impl BlockingClient {
         deflate: Option<(ClientOffer, CodecTuning)>,
     ) -> io::Result<BlockingClient> {
         let url = WsUrl::parse(url).map_err(io::Error::other)?;
-        let mut stream = TcpStream::connect(url.authority())?;
-        stream.set_nodelay(true)?;
+        let tcp = TcpStream::connect(url.authority())?;
+        tcp.set_nodelay(true)?;
+        let mut stream = if url.secure {
+            ClientStream::tls(tcp, &url.host)?
+        } else {
+            ClientStream::Plain(tcp)
+        };
         let key = random_key()?;
         let mut request = Vec::new();
         let offered = deflate.map(|(d, _)| d.header_value());
@@ -274,7 +292,10 @@ mod tests {
             (u.host.as_str(), u.port, u.path.as_str()),
             ("[::1]", 9001, "/?case=1")
         );
-        assert!(WsUrl::parse("wss://x").is_err());
+        let u = WsUrl::parse("wss://x").unwrap();
+        assert_eq!((u.secure, u.port, u.path.as_str()), (true, 443, "/"));
+        assert!(!WsUrl::parse("ws://x").unwrap().secure);
+        assert!(WsUrl::parse("http://x").is_err());
         assert!(WsUrl::parse("ws://:80/").is_err());
         assert!(WsUrl::parse("ws://x/echo#top").is_err());
     }
