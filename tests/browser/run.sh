@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The browser test: Debian's Chromium, driven by playwright-core (no browser download), against a
 # real wsbridge binary. Uses $WSBRIDGE_BIN, else target/release/wsbridge, else target/debug/wsbridge.
-# Leaves a screenshot in target/tty-browser.png.
+# Leaves screenshots in target/tty-browser.png (plain http) and target/tty-browser-tls.png (https/wss).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x /usr/bin/chromium ]; then
@@ -14,4 +14,5 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 npm ci --no-audit --no-fund --loglevel=error
-node --test terminal.test.mjs
+# One file at a time: each starts its own server and Chromium.
+node --test --test-concurrency=1 terminal.test.mjs tls.test.mjs
