@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use wsbridge::auth::{Policy, check_token_strength, generate_token};
-use wsbridge::cli::{parse_seconds, parse_size};
+use wsbridge::cli::{
+    LogFormat, parse_base_path, parse_mode, parse_seconds, parse_size, write_json_line,
+};
 use wsbridge::protocol::{Limits, Timeouts};
 use wsbridge::routes::sql::{SqlConfig, SqlHttp, SqlRouteFactory, SqlShared};
 use wsbridge::routes::tty::{self, TerminalPages, TtyFactory};
@@ -359,14 +361,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--listen-mode`: octal permissions.
-fn parse_mode(text: &str) -> Result<u32, String> {
-    u32::from_str_radix(text.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|mode| *mode <= 0o777)
-        .ok_or_else(|| format!("{text:?}: octal permissions such as 660"))
-}
-
 /// The listener: systemd's socket if it passed one, else `--listen` (with `--listen-mode`).
 fn listen_target(args: &ServeArgs) -> Listen {
     if let Some(fd) = SYSTEMD_SOCKET.get().copied().flatten() {
@@ -386,38 +380,6 @@ fn listen_target(args: &ServeArgs) -> Listen {
 
 /// The socket systemd passed, taken at the start of `main` (before any thread).
 static SYSTEMD_SOCKET: std::sync::OnceLock<Option<std::os::fd::RawFd>> = std::sync::OnceLock::new();
-
-/// `--base-path`: `/x/` and `/x` are both `/x`; `/` is no prefix at all.
-fn parse_base_path(text: &str) -> Result<String, String> {
-    if !text.starts_with('/') || text.contains(['?', '#', ' ']) {
-        return Err(format!("{text:?}: a path such as /term/"));
-    }
-    Ok(text.trim_end_matches('/').to_string())
-}
-
-/// How the log is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    /// For people: time, level, where, message.
-    Text,
-    /// For machines: one JSON object per line (`ts`, `level`, `target`, `msg`).
-    Json,
-}
-
-/// One log record as a JSON line.
-fn write_json_line(
-    buf: &mut env_logger::fmt::Formatter,
-    record: &log::Record<'_>,
-) -> std::io::Result<()> {
-    use std::io::Write;
-    let line = serde_json::json!({
-        "ts": buf.timestamp_millis().to_string(),
-        "level": record.level().as_str(),
-        "target": record.target(),
-        "msg": record.args().to_string(),
-    });
-    writeln!(buf, "{line}")
-}
 
 /// Where the listener's certificate comes from, if it serves TLS.
 fn tls_source(args: &ServeArgs) -> Option<TlsSource> {
