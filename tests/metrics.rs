@@ -180,3 +180,39 @@ fn metrics_count_terminal_sessions_and_pty_bytes() {
         1.0
     );
 }
+
+/// Close codes a peer picks from the registered and private ranges are counted as one label
+/// each, so no peer can grow the page (or the server's counters) by choosing codes.
+#[test]
+fn close_codes_from_the_open_ranges_share_one_label() {
+    let server = ServerProcess::start(&[]);
+    for code in [3001u16, 3999, 4000, 4321] {
+        let mut ws = common::connect(&server.ws_url("/echo"));
+        ws.close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: "".into(),
+        }))
+        .expect("close");
+        while ws.read().is_ok() {}
+    }
+    let mut page = scrape(&server);
+    for _ in 0..100 {
+        if page.get("wsbridge_websocket_closes_sent_total{code=\"4xxx\"}") == Some(&2.0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        page = scrape(&server);
+    }
+    for direction in ["received", "sent"] {
+        for range in ["3xxx", "4xxx"] {
+            let key = format!("wsbridge_websocket_closes_{direction}_total{{code=\"{range}\"}}");
+            assert_eq!(page.get(&key), Some(&2.0), "{key} in {page:?}");
+        }
+    }
+    assert!(
+        !page
+            .keys()
+            .any(|k| k.contains("code=\"3001\"") || k.contains("code=\"4321\"")),
+        "{page:?}"
+    );
+}

@@ -448,7 +448,8 @@ impl Conn {
                 Ok(received) => {
                     pos += received.consumed;
                     if let Some(Event::Close(frame)) = &received.event {
-                        let code = frame.code.map_or(1005, |code| code.0);
+                        let code =
+                            super::metrics::close_code_key(frame.code.map_or(1005, |code| code.0));
                         *env.metrics.closes_received.entry(code).or_default() += 1;
                     }
                     if let Some(Event::Message(message)) = received.event
@@ -788,7 +789,8 @@ impl Conn {
             return;
         };
         if let Some(code) = up.ws.sent_close_code() {
-            *env.metrics.closes_sent.entry(code).or_default() += 1;
+            let key = super::metrics::close_code_key(code);
+            *env.metrics.closes_sent.entry(key).or_default() += 1;
         }
     }
 

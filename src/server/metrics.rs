@@ -35,7 +35,8 @@ pub(crate) struct Metrics {
     /// WebSocket frames, taken from each connection's protocol state after each of its turns.
     pub frames_received: u64,
     pub frames_sent: u64,
-    /// Close frames by code (1005: an empty body).
+    /// Close frames by code (1005: an empty body), keyed by [`close_code_key`] so a peer
+    /// choosing codes cannot grow the map (or the page's label set) past a few dozen entries.
     pub closes_sent: BTreeMap<u16, u64>,
     pub closes_received: BTreeMap<u16, u64>,
     /// Connections closed to bring the memory budget back under its limit.
@@ -56,6 +57,24 @@ impl Pending for ScrapeAnswer {
             Some(response) => Progress::Done(response),
             None => Progress::Waiting,
         }
+    }
+}
+
+/// The key a Close code is counted under: the RFC 6455 §7.4.1 codes as themselves, the
+/// registered (3000-3999) and private (4000-4999) ranges each as one, shown `3xxx` and `4xxx`.
+pub(crate) fn close_code_key(code: u16) -> u16 {
+    match code {
+        3000..=3999 => 3000,
+        4000..=4999 => 4000,
+        _ => code,
+    }
+}
+
+fn close_code_label(key: u16) -> String {
+    match key {
+        3000 => "3xxx".to_string(),
+        4000 => "4xxx".to_string(),
+        _ => key.to_string(),
     }
 }
 
@@ -188,17 +207,19 @@ impl Metrics {
         for (name, help, codes) in [
             (
                 "wsbridge_websocket_closes_sent_total",
-                "Close frames sent, by code (1005: no code).",
+                "Close frames sent, by code (1005: no code; 3xxx, 4xxx: those ranges).",
                 &self.closes_sent,
             ),
             (
                 "wsbridge_websocket_closes_received_total",
-                "Close frames received, by code (1005: no code).",
+                "Close frames received, by code (1005: no code; 3xxx, 4xxx: those ranges).",
                 &self.closes_received,
             ),
         ] {
-            let codes: Vec<(String, u64)> =
-                codes.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+            let codes: Vec<(String, u64)> = codes
+                .iter()
+                .map(|(c, n)| (close_code_label(*c), *n))
+                .collect();
             out.labeled(
                 name,
                 "counter",

@@ -25,9 +25,7 @@ impl Conn {
                     &below_base
                 }
                 None if head.wants_websocket() => {
-                    Refusal::NotFound.write(&mut self.out);
-                    *env.metrics.upgrade_refusals.entry(404).or_default() += 1;
-                    self.linger(env);
+                    self.refuse_upgrade(Refusal::NotFound, env);
                     return false;
                 }
                 None => {
@@ -43,16 +41,21 @@ impl Conn {
         match self.upgrade(head, env) {
             Ok(()) => true,
             Err(refusal) => {
-                log::debug!("conn {}: upgrade refused: {refusal}", self.id.key);
-                *env.metrics
-                    .upgrade_refusals
-                    .entry(refusal.status())
-                    .or_default() += 1;
-                refusal.write(&mut self.out);
-                self.linger(env);
+                self.refuse_upgrade(refusal, env);
                 false
             }
         }
+    }
+
+    /// An upgrade request refused: the status counted, the answer written, then linger.
+    fn refuse_upgrade(&mut self, refusal: Refusal, env: &mut Env<'_>) {
+        log::debug!("conn {}: upgrade refused: {refusal}", self.id.key);
+        *env.metrics
+            .upgrade_refusals
+            .entry(refusal.status())
+            .or_default() += 1;
+        refusal.write(&mut self.out);
+        self.linger(env);
     }
 
     fn upgrade(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) -> Result<(), Refusal> {
