@@ -29,6 +29,15 @@ wait_for() { # file pattern
   return 1
 }
 
+# A certificate for localhost and 127.0.0.1 for one run, in DIR/cert.pem and DIR/key.pem. Not
+# a CA (webpki refuses a CA certificate as a server's own), so each side trusts it as itself.
+make_certificate() { # dir
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -addext "basicConstraints=critical,CA:FALSE" \
+    -keyout "$1/key.pem" -out "$1/cert.pem" 2>"$1/openssl.log"
+}
+
 if [ "$mode" = server ] || [ "$mode" = both ]; then
   if [ -z "${WSBRIDGE_BIN:-}" ]; then
     cargo build --release --quiet --bin wsbridge
@@ -64,9 +73,7 @@ if [ "$mode" = tls ]; then
   command -v socat >/dev/null || { echo "socat is needed (apt-get install socat)"; exit 1; }
   out=target/autobahn/tls
   rm -rf "$out" && mkdir -p "$out"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -keyout "$out/key.pem" -out "$out/cert.pem" 2>"$out/openssl.log"
+  make_certificate "$out"
   "$WSBRIDGE_BIN" serve --listen 127.0.0.1:0 --no-auth --db :memory: --deflate-compress-all \
     --tls-cert "$out/cert.pem" --tls-key "$out/key.pem" >"$out/server.out" 2>"$out/server.log" &
   server=$!
@@ -104,11 +111,7 @@ if [ "$mode" = client-tls ]; then
   command -v socat >/dev/null || { echo "socat is needed (apt-get install socat)"; exit 1; }
   out=target/autobahn/client-tls
   rm -rf "$out" && mkdir -p "$out"
-  # Not a CA (webpki refuses a CA certificate as the server's own): trusted as itself.
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -addext "basicConstraints=critical,CA:FALSE" \
-    -keyout "$out/key.pem" -out "$out/cert.pem" 2>"$out/openssl.log"
+  make_certificate "$out"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   $kosoku -m fuzzingserver "127.0.0.1:$port" -o "$out" >"$out/kosoku.log" 2>&1 &

@@ -619,19 +619,7 @@ fn a_large_pipeline_body_is_decoded_off_the_loop_and_runs() {
 fn curl_sees_health_version_and_a_pipeline() {
     let server = ServerProcess::start(&[]);
     let base = format!("http://{}", server.addr);
-    let curl = |args: &[&str]| {
-        let out = std::process::Command::new("curl")
-            .args(["-s", "-S", "--max-time", "20"])
-            .args(args)
-            .output()
-            .expect("curl (Debian's curl package) runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let curl = common::curl;
     assert_eq!(
         curl(&[
             "-o",

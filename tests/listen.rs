@@ -44,18 +44,8 @@ fn start_unix(path: &Path, extra: &[&str]) -> (Child, String) {
 }
 
 fn curl_unix(socket: &Path, args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-s", "-S", "--max-time", "20", "--unix-socket"])
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let socket = socket.to_string_lossy();
+    common::curl(&[&["--unix-socket", socket.as_ref()], args].concat())
 }
 
 #[test]

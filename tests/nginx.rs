@@ -281,6 +281,17 @@ fn the_throttle_and_log_name_the_client_nginx_forwarded_for() {
     assert!(line.contains("wrong token from 127.0.0.1 "), "{line}");
 }
 
+fn sockaddr_in(ip: std::net::Ipv4Addr, port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
 /// A TCP connection to `to` from the loopback address `from` (port chosen by the kernel).
 fn socket2_bind_connect(from: &str, to: SocketAddr) -> TcpStream {
     use std::os::fd::FromRawFd;
@@ -290,14 +301,7 @@ fn socket2_bind_connect(from: &str, to: SocketAddr) -> TcpStream {
     assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
     // SAFETY: fd is a new socket we own; from here the TcpStream closes it.
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
-    let local = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(from).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
+    let local = sockaddr_in(from, 0);
     // SAFETY: binding our socket to a sockaddr_in on our stack, with its size.
     let rc = unsafe {
         libc::bind(
@@ -310,14 +314,7 @@ fn socket2_bind_connect(from: &str, to: SocketAddr) -> TcpStream {
     let SocketAddr::V4(to) = to else {
         panic!("IPv4 only")
     };
-    let remote = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: to.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*to.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
+    let remote = sockaddr_in(*to.ip(), to.port());
     // SAFETY: connecting our bound socket to a sockaddr_in on our stack, with its size.
     let rc = unsafe {
         libc::connect(

@@ -333,18 +333,13 @@ fn curl_over_https_trusting_the_test_ca() {
     let resolve = format!("localhost:{}:127.0.0.1", server.addr.port());
     let cacert = ca.cert_pem.to_string_lossy().into_owned();
     let curl = |args: &[&str]| {
-        let out = std::process::Command::new("curl")
-            .args(["-s", "-S", "--max-time", "20", "--cacert", &cacert])
-            .args(["--resolve", &resolve])
-            .args(args)
-            .output()
-            .expect("curl (Debian's curl package) runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        common::curl(
+            &[
+                &["--cacert", cacert.as_str(), "--resolve", resolve.as_str()],
+                args,
+            ]
+            .concat(),
+        )
     };
     assert_eq!(
         curl(&[

@@ -169,6 +169,22 @@ pub fn connect(
     ws
 }
 
+/// Run Debian's curl quietly (`-s -S`, at most 20 s) with `args`; its stdout, once it
+/// succeeded.
+pub fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl (Debian's curl package) runs");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A raw TCP connection, for bytes no well-behaved client would send.
 pub fn raw(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
