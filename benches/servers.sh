@@ -2,7 +2,8 @@
 #
 #   start_server NAME LOG [LAUNCHER...]     sets $pid and $addr
 #
-# NAME is wsbridge, tungstenite, tokio-tungstenite or raw-tcp; LAUNCHER is put before the
+# NAME is wsbridge, tungstenite, tokio-tungstenite or raw-tcp, or (with $TLS_DIR holding
+# cert.pem and key.pem) wsbridge-tls or tokio-tungstenite-tls; LAUNCHER is put before the
 # program (e.g. `taskset -c 0`). The server binds port 0 (the kernel picks a free one, so a port
 # left busy by an earlier run cannot stop this one) and the address it prints is read back.
 start_server() {
@@ -15,6 +16,10 @@ start_server() {
     wsbridge) "$@" target/release/wsbridge serve --listen 127.0.0.1:0 --no-auth --db :memory: >"$log" 2>&1 & ;;
     tungstenite) "$@" target/release/examples/tungstenite_echo 127.0.0.1:0 >"$log" 2>&1 & ;;
     tokio-tungstenite) "$@" target/release/examples/tokio_tungstenite_echo 127.0.0.1:0 >"$log" 2>&1 & ;;
+    wsbridge-tls) "$@" target/release/wsbridge serve --listen 127.0.0.1:0 --no-auth --db :memory: \
+      --tls-cert "$TLS_DIR/cert.pem" --tls-key "$TLS_DIR/key.pem" >"$log" 2>&1 & ;;
+    tokio-tungstenite-tls) "$@" target/release/examples/tokio_tungstenite_tls_echo 127.0.0.1:0 \
+      "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >"$log" 2>&1 & ;;
     raw-tcp) "$@" target/release/examples/raw_tcp_echo 127.0.0.1:0 >"$log" 2>&1 & ;;
     *) echo "unknown server $name" >&2; return 1 ;;
   esac

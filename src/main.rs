@@ -104,7 +104,8 @@ struct DissectArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The server, e.g. ws://127.0.0.1:6455/echo.
+    /// The server, e.g. ws://127.0.0.1:6455/echo, or wss://localhost:6455/echo with
+    /// WSBRIDGE_CA_FILE naming the CA (PEM) that signed its certificate.
     url: String,
     /// Connections.
     #[arg(long, short = 'c', default_value_t = 10)]
@@ -166,6 +167,10 @@ struct ServeArgs {
     /// log (repeatable). From any other peer the field is ignored.
     #[arg(long = "trusted-proxy", value_name = "ADDR")]
     trusted_proxy: Vec<std::net::IpAddr>,
+    /// A second listener, plain HTTP, that serves GET /metrics without the token (and /health,
+    /// /version, nothing else): bind it to an interface only the scraper reaches.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// The log's format on stderr (WSBRIDGE_LOG sets its level).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -430,6 +435,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         tls: tls_source(&args),
         base_path: args.base_path.clone().filter(|base| !base.is_empty()),
         trusted_proxies: args.trusted_proxy.clone(),
+        metrics_listen: args.metrics_listen,
         ..Config::default()
     };
     let given = match &args.token_file {
@@ -505,6 +511,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(fingerprint) = server.tls_fingerprint() {
         println!("TLS certificate SHA-256 {fingerprint}");
+    }
+    if let Some(metrics) = server.metrics_addr() {
+        println!("metrics on http://{metrics}/metrics (no token)");
     }
     let stop = server.run().map_err(|e| format!("event loop: {e}"))?;
     match stop {

@@ -216,3 +216,45 @@ fn close_codes_from_the_open_ranges_share_one_label() {
         "{page:?}"
     );
 }
+
+#[test]
+fn the_metrics_listener_serves_the_scrape_without_the_token_and_nothing_else() {
+    let server = ServerProcess::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let line = server.next_stdout_line();
+    let addr: std::net::SocketAddr = line
+        .strip_prefix("metrics on http://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics address in {line:?}"));
+    assert!(line.ends_with("/metrics (no token)"), "{line}");
+
+    // An echo on the main listener, counted on the page the metrics listener serves.
+    let mut ws = common::connect(&server.ws_url("/echo"));
+    ws.send(Message::text("counted")).expect("send");
+    assert_eq!(ws.read().expect("echo"), Message::text("counted"));
+
+    let mut conn = HttpConn::connect(addr);
+    let response = conn.request("GET", "/metrics", &[], b"");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let page = parse(&response.text());
+    assert_eq!(page["wsbridge_upgrades_total{route=\"echo\"}"], 1.0);
+    // Kept alive: the probes on the same connection, and nothing else.
+    assert_eq!(conn.request("GET", "/health", &[], b"").status, 200);
+    let version = conn.request("GET", "/version", &[], b"");
+    assert!(version.text().starts_with("wsbridge "), "{}", version.text());
+    assert_eq!(conn.request("GET", "/", &[], b"").status, 404);
+    let auth = format!("Bearer {}", server.token());
+    let sql = conn.request(
+        "POST",
+        "/v2/pipeline",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        br#"{"requests":[]}"#,
+    );
+    assert_eq!(sql.status, 404);
+    let (_s, head) = common::raw_upgrade(addr, "/echo", "");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    // The main listener still wants the token.
+    let mut main = HttpConn::connect(server.addr);
+    assert_eq!(main.request("GET", "/metrics", &[], b"").status, 401);
+}

@@ -391,3 +391,39 @@ fn self_signed_serves_tls_for_localhost() {
     let answer = common::read_to_end(&mut raw);
     assert!(answer.starts_with(b"HTTP/1.1 400"), "{answer:?}");
 }
+
+/// `wsbridge bench wss://`: the load generator's own TLS (rustls sans-IO on its mio loop)
+/// against the server's, every echo checked byte for byte by the generator, at a size that
+/// spans several TLS records; and refused when the CA it is given did not sign the server's.
+#[test]
+fn the_load_generator_speaks_wss_and_checks_every_echo() {
+    let (server, ca, dir) = tls_server("bench", &["--no-auth"]);
+    let url = format!("wss://localhost:{}/echo", server.addr.port());
+    for size in ["20", "40000"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wsbridge"))
+            .args(["bench", &url, "--connections", "3", "--size", size])
+            .args(["--duration", "0.5", "--warmup", "0.1", "--json"])
+            .env("WSBRIDGE_CA_FILE", &ca.cert_pem)
+            .output()
+            .expect("run wsbridge bench");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Json = serde_json::from_str(stdout.trim()).expect("the JSON report");
+        assert_eq!(report["url"], url);
+        assert_eq!(report["size"], size.parse::<u64>().expect("a size"));
+        assert!(report["messages"].as_u64().expect("a count") > 0, "{report}");
+    }
+    let other = TestCa::new(&dir, "other");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wsbridge"))
+        .args(["bench", &url, "--duration", "0.2"])
+        .env("WSBRIDGE_CA_FILE", &other.cert_pem)
+        .output()
+        .expect("run wsbridge bench");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("certificate"), "{stderr}");
+}

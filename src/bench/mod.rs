@@ -9,19 +9,22 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
+
+mod stream;
 
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::client::{WsUrl, mask_seed, random_key};
+use crate::client::{WsUrl, mask_seed, random_key, tls};
 use crate::protocol::deflate::{ClientOffer, CodecConfig};
 use crate::protocol::frame::OpCode;
 use crate::protocol::handshake::client::{Offer, parse_client_response, write_client_request};
 use crate::protocol::{Connection, Event, Limits, Message, Role};
+use stream::BenchStream;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -154,7 +157,7 @@ enum Phase {
 }
 
 struct Client {
-    stream: TcpStream,
+    stream: BenchStream,
     phase: Phase,
     conn: Connection,
     out: Vec<u8>,
@@ -211,11 +214,8 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, String> {
         return Err("--connections and --in-flight must be at least 1".into());
     }
     let url = WsUrl::parse(&config.url)?;
-    if url.secure {
-        return Err(format!(
-            "{}: the load generator speaks ws:// only so far",
-            config.url
-        ));
+    if url.secure && config.raw_tcp {
+        return Err("--raw-tcp echoes plain bytes: give it a ws:// URL".into());
     }
     let addr: SocketAddr = url
         .authority()
@@ -234,6 +234,12 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, String> {
                 Interest::READABLE | Interest::WRITABLE,
             )
             .map_err(|e| e.to_string())?;
+        let stream = if url.secure {
+            let tls = tls::connection_for(&url.host).map_err(|e| e.to_string())?;
+            BenchStream::tls(stream, tls)
+        } else {
+            BenchStream::Plain(stream)
+        };
         let seed = mask_seed().map_err(|e| e.to_string())?;
         clients.push(Client {
             stream,
@@ -348,13 +354,14 @@ impl Driver<'_> {
     ) -> Result<(), String> {
         if writable {
             if let Phase::Connecting = client.phase {
-                if let Some(error) = client.stream.take_error().map_err(|e| e.to_string())? {
+                let sock = client.stream.socket();
+                if let Some(error) = sock.take_error().map_err(|e| e.to_string())? {
                     return Err(format!("connect: {error}"));
                 }
-                if client.stream.peer_addr().is_err() {
+                if sock.peer_addr().is_err() {
                     return Ok(()); // not connected yet
                 }
-                client.stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                sock.set_nodelay(true).map_err(|e| e.to_string())?;
                 if self.config.raw_tcp {
                     client.phase = Phase::Open;
                     self.open += 1;
@@ -528,6 +535,10 @@ impl Driver<'_> {
 }
 
 fn flush(client: &mut Client) -> Result<(), String> {
+    client
+        .stream
+        .push()
+        .map_err(|e| format!("write: {e}"))?;
     while !client.out.is_empty() {
         match client.stream.write(&client.out) {
             Ok(n) => {

@@ -24,11 +24,7 @@ impl ClientStream {
     /// TLS to `host` (a name or an IP literal, IPv6 in brackets) over `tcp`, trusting the CA
     /// of [`CA_FILE_VAR`]; the handshake completes here, so a refused certificate fails now.
     pub fn tls(tcp: TcpStream, host: &str) -> io::Result<ClientStream> {
-        let config = config_from_env()?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|e| io::Error::other(format!("{host:?}: {e}")))?;
-        let conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+        let conn = connection_for(host)?;
         let mut stream = StreamOwned::new(conn, tcp);
         while stream.conn.is_handshaking() {
             stream.conn.complete_io(&mut stream.sock)?;
@@ -71,6 +67,16 @@ impl Write for ClientStream {
             ClientStream::Tls(s) => s.flush(),
         }
     }
+}
+
+/// A client-side TLS state for `host` (a name or an IP literal, IPv6 in brackets), trusting
+/// the CA of [`CA_FILE_VAR`]: the handshake starts when its records are written.
+pub fn connection_for(host: &str) -> io::Result<ClientConnection> {
+    let config = config_from_env()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| io::Error::other(format!("{host:?}: {e}")))?;
+    ClientConnection::new(config, name).map_err(io::Error::other)
 }
 
 /// A client configuration trusting the certificates in [`CA_FILE_VAR`], ALPN `http/1.1`.

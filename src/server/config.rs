@@ -58,6 +58,9 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// TLS on the listener (`--tls-cert`/`--tls-key`, `--tls-self-signed`), or plain TCP.
     pub tls: Option<super::tls::TlsSource>,
+    /// `--metrics-listen`: a second listener, plain HTTP, that serves `GET /metrics` without
+    /// the token (and `/health`, `/version`); for a private interface a scraper reaches.
+    pub metrics_listen: Option<SocketAddr>,
     /// `--trace`: log every frame of every connection.
     pub trace: Option<crate::dissect::trace::TraceConfig>,
 }
@@ -66,6 +69,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 6455)).into(),
+            metrics_listen: None,
             limits: Limits::default(),
             pre_auth_limits: Limits {
                 max_frame_size: 64 << 10,

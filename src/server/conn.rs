@@ -11,6 +11,7 @@ use mio::{Interest, Registry, Token};
 
 use super::Routes;
 use super::config::Config;
+use super::listener::Door;
 use super::notify::{ConnId, NotifyQueue};
 use super::transport::Transport;
 use crate::dissect::trace::{Direction, Tracer};
@@ -55,6 +56,7 @@ pub(super) enum Phase {
         buf: Vec<u8>,
         scan: HeadScan,
         deadline: Stamp,
+        door: Door,
     },
     /// Upgraded: the protocol state machine and the route behind it.
     WebSocket(Upgraded),
@@ -153,7 +155,13 @@ pub(crate) fn source_token(key: usize) -> Token {
 }
 
 impl Conn {
-    pub fn new(transport: Transport, id: ConnId, now: Stamp, config: &Config) -> Self {
+    pub fn new(
+        transport: Transport,
+        id: ConnId,
+        now: Stamp,
+        config: &Config,
+        door: Door,
+    ) -> Self {
         Conn {
             transport,
             id,
@@ -161,6 +169,7 @@ impl Conn {
                 buf: Vec::new(),
                 scan: HeadScan::new(),
                 deadline: now.after(config.handshake_timeout),
+                door,
             },
             out: Vec::new(),
             read: ReadState::Drained,
@@ -171,6 +180,15 @@ impl Conn {
             tracer: config
                 .trace
                 .map(|trace| Box::new(Tracer::new(id.key, trace, routes::trace_decoder_for))),
+        }
+    }
+
+    /// The listener the connection came through.
+    pub(super) fn door(&self) -> Door {
+        match &self.phase {
+            Phase::Request { door, .. } => *door,
+            Phase::Http(http) => http.door,
+            _ => Door::Main,
         }
     }
 

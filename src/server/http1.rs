@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 
 use super::conn::{Conn, Env, Phase, Verdict};
+use super::listener::Door;
 use crate::auth::{Admission, Verdict as TokenVerdict, bearer_token};
 use crate::http::message::{self, After, Body, Response};
 use crate::http::{Refusal, pages};
@@ -28,6 +29,8 @@ pub(super) struct HttpConn {
     /// A judged check admitted this connection: a later request presenting the same token is
     /// admitted without another.
     admitted: bool,
+    /// The listener it came through, which decides what it may ask for.
+    pub door: Door,
 }
 
 pub(super) enum HttpState {
@@ -86,8 +89,9 @@ const CORS_METHODS: &str = "GET, POST, OPTIONS";
 const CORS_HEADERS: &str = "Authorization, Content-Type";
 
 impl HttpConn {
-    fn new() -> HttpConn {
+    fn new(door: Door) -> HttpConn {
         HttpConn {
+            door,
             input: Vec::new(),
             state: HttpState::Idle {
                 scan: HeadScan::new(),
@@ -134,9 +138,9 @@ impl Conn {
     }
 
     /// A request head that is not an upgrade: decide what it gets before its body is read.
-    pub(super) fn begin_http(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) {
+    pub(super) fn begin_http(&mut self, head: &RequestHead<'_>, door: Door, env: &mut Env<'_>) {
         if !matches!(self.phase, Phase::Http(_)) {
-            self.phase = Phase::Http(Box::new(HttpConn::new()));
+            self.phase = Phase::Http(Box::new(HttpConn::new(door)));
         }
         let admitted = self.http().is_some_and(|http| http.admitted);
         let mut finish = Finish {
@@ -194,11 +198,18 @@ impl Conn {
                     expect_continue: false,
                     finish,
                 });
+                if door == Door::Metrics {
+                    // The operator chose who reaches this listener: no token.
+                    return self.read_body(request, env);
+                }
                 return self.authorized_body(request, head, admitted, unread_body, env);
             }
             ("/health" | "/version" | "/metrics", false) => {
                 let refusal = Refusal::MethodNotAllowed("GET, HEAD");
                 return self.refuse_http(refusal, finish, unread_body, env);
+            }
+            _ if door == Door::Metrics => {
+                return self.refuse_http(Refusal::NotFound, finish, unread_body, env);
             }
             _ => {}
         }
@@ -323,7 +334,7 @@ impl Conn {
         env: &mut Env<'_>,
     ) {
         if !matches!(self.phase, Phase::Http(_)) {
-            self.phase = Phase::Http(Box::new(HttpConn::new()));
+            self.phase = Phase::Http(Box::new(HttpConn::new(Door::Main)));
         }
         let finish = Finish {
             keep_alive: wants_keep_alive(head),

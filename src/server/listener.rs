@@ -58,6 +58,15 @@ impl Listen {
     }
 }
 
+/// Which listener a connection came through: what it may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Door {
+    /// `--listen`: everything, behind the token.
+    Main,
+    /// `--metrics-listen`: `GET /metrics` without the token, the probes, nothing else.
+    Metrics,
+}
+
 /// A bound listener.
 pub(super) enum Listener {
     Tcp(TcpListener),

@@ -7,6 +7,7 @@
 //! read until it drains (pause, not close). Blocking work lives on other threads that wake the
 //! loop through the one `mio::Waker`.
 
+mod accept;
 mod budget;
 pub mod config;
 mod conn;
@@ -32,13 +33,12 @@ use slab::Slab;
 
 use self::budget::{MemoryBudget, Transition};
 pub use self::config::Config;
-use self::conn::{Conn, Env, Verdict, socket_token};
-use self::listener::{Accepted, Listener, LocalAddr};
+use self::conn::{Conn, Env, Verdict};
+use self::listener::{Door, Listener, LocalAddr};
 use self::metrics::{Census, Metrics};
 pub use self::notify::{ConnId, NotifyQueue};
 use self::sys::SignalPipe;
-use self::tls::{TlsSetup, TlsSource, TlsStream};
-use self::transport::Transport;
+use self::tls::{TlsSetup, TlsSource};
 use crate::auth::Policy;
 use crate::http::PageSource;
 use crate::http::exposition;
@@ -51,6 +51,8 @@ use crate::routes::{Ready, RouteFactory};
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const SIGNALS: Token = Token(2);
+/// `--metrics-listen`: the listener that answers only `/metrics`, `/health` and `/version`.
+const METRICS_LISTENER: Token = Token(3);
 /// Connection `k` has its socket at `FIRST_CONN_TOKEN + 2k` and its route's source at `+ 1`.
 pub(crate) const FIRST_CONN_TOKEN: usize = 8;
 
@@ -117,6 +119,8 @@ pub struct Server {
     poll: Poll,
     listener: Option<Listener>,
     local_addr: LocalAddr,
+    /// `--metrics-listen`: scrapes without the token, on an address of the operator's choice.
+    metrics_listener: Option<Listener>,
     conns: Slab<Conn>,
     next_generation: u32,
     config: Config,
@@ -167,11 +171,21 @@ impl Server {
         }
         poll.registry()
             .register(listener.source(), LISTENER, Interest::READABLE)?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => {
+                let mut listener = Listener::bind(&addr.into())?;
+                poll.registry()
+                    .register(listener.source(), METRICS_LISTENER, Interest::READABLE)?;
+                Some(listener)
+            }
+            None => None,
+        };
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         Ok(Server {
             poll,
             listener: Some(listener),
             local_addr,
+            metrics_listener,
             // Reserved address space, not memory: pages are touched as slots are used, so the
             // table never doubles (and copies) on the way to thousands of connections.
             conns: Slab::with_capacity(config.max_connections.min(1 << 20)),
@@ -209,6 +223,14 @@ impl Server {
     /// Where the server listens: a TCP address or a Unix socket's path.
     pub fn listening_on(&self) -> &LocalAddr {
         &self.local_addr
+    }
+
+    /// Where `--metrics-listen` listens (the real port when bound to port 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        match self.metrics_listener.as_ref()?.local_addr().ok()? {
+            LocalAddr::Tcp(addr) => Some(addr),
+            LocalAddr::Unix(_) => None,
+        }
     }
 
     /// The SHA-256 fingerprint of the TLS certificate, when serving TLS.
@@ -271,7 +293,8 @@ impl Server {
             let now = Instant::now();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now),
+                    LISTENER => self.accept(now, Door::Main),
+                    METRICS_LISTENER => self.accept(now, Door::Metrics),
                     WAKER => {
                         self.notify.drain(&mut ready);
                         for id in ready.drain(..) {
@@ -361,67 +384,6 @@ impl Server {
         }
     }
 
-    /// Accept every pending connection.
-    fn accept(&mut self, now: Instant) {
-        if self.accept_paused_until.is_some_and(|until| now < until) {
-            return;
-        }
-        self.accept_paused_until = None;
-        loop {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((accepted, peer)) => {
-                    let limit = if self.conns.len() >= self.config.max_connections {
-                        Some("--max-connections")
-                    } else if self.handshaking >= self.config.max_handshakes {
-                        Some("--max-handshakes")
-                    } else {
-                        None
-                    };
-                    if let Some(limit) = limit {
-                        if self.conns.len() >= self.config.max_connections {
-                            self.metrics.refused_connections += 1;
-                        } else {
-                            self.metrics.refused_handshakes += 1;
-                        }
-                        // Logged at most every 10 s: a flood must not flood the log too.
-                        if self
-                            .refusal_logged
-                            .is_none_or(|at| now - at >= Duration::from_secs(10))
-                        {
-                            log::warn!(
-                                "refusing connections (first: {peer}): at the {limit} limit"
-                            );
-                            self.refusal_logged = Some(now);
-                        }
-                        accepted.refuse();
-                        continue;
-                    }
-                    self.metrics.accepted += 1;
-                    self.add_connection(accepted, now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_resource_exhaustion(&e) => {
-                    // The pending connections stay in the backlog; retry after a pause instead
-                    // of spinning on a listener that stays readable.
-                    if self
-                        .exhaustion_logged
-                        .is_none_or(|at| now - at >= Duration::from_secs(10))
-                    {
-                        log::warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?} at a time");
-                        self.exhaustion_logged = Some(now);
-                    }
-                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
-                    return;
-                }
-                Err(e) => log::debug!("accept: {e}"),
-            }
-        }
-    }
-
     /// The census, the page, and a wake-up for each connection that asked for it.
     fn answer_scrapes(&mut self, now: Instant) {
         let mut census = Census {
@@ -466,59 +428,6 @@ impl Server {
             }
             Err(error) => log::error!("SIGHUP: TLS reload failed, keeping the old one: {error}"),
         }
-    }
-
-    fn add_connection(&mut self, accepted: Accepted, now: Instant) {
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
-        let registered = match accepted {
-            Accepted::Tcp(mut stream) => {
-                if let Err(error) = stream.set_nodelay(true) {
-                    log::debug!("set_nodelay: {error}");
-                }
-                self.poll
-                    .registry()
-                    .register(&mut stream, socket_token(key), Interest::READABLE)
-                    .map(|()| Accepted::Tcp(stream))
-            }
-            Accepted::Unix(mut stream) => self
-                .poll
-                .registry()
-                .register(&mut stream, socket_token(key), Interest::READABLE)
-                .map(|()| Accepted::Unix(stream)),
-        };
-        let stream = match registered {
-            Ok(stream) => stream,
-            Err(error) => {
-                log::warn!("register: {error}");
-                return;
-            }
-        };
-        let id = ConnId {
-            key: key as u32,
-            generation: self.next_generation,
-        };
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let transport = match (stream, &self.tls) {
-            (Accepted::Unix(stream), _) => Transport::Unix(stream),
-            (Accepted::Tcp(stream), None) => Transport::Plain(stream),
-            (Accepted::Tcp(stream), Some(setup)) => {
-                match TlsStream::new(stream, Arc::clone(&setup.config)) {
-                    Ok(tls) => Transport::Tls(Box::new(tls)),
-                    Err(error) => {
-                        log::warn!("TLS: {error}");
-                        return;
-                    }
-                }
-            }
-        };
-        entry.insert(Conn::new(
-            transport,
-            id,
-            Stamp::at(self.epoch, now),
-            &self.config,
-        ));
-        self.handshaking += 1;
     }
 
     /// Run `f` on the connection `id` (if it still exists) with the loop's shared state, and
@@ -651,7 +560,8 @@ impl Server {
 
     fn on_tick(&mut self, now: Instant) {
         if self.accept_paused_until.is_some_and(|until| now >= until) {
-            self.accept(now);
+            self.accept(now, Door::Main);
+            self.accept(now, Door::Metrics);
         }
         for id in self.ids() {
             self.with_conn(id, now, |conn, _, env| conn.on_tick(env));
@@ -673,7 +583,10 @@ impl Server {
             return Some(Stop::Forced);
         }
         self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in [self.listener.take(), self.metrics_listener.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.poll.registry().deregister(listener.source());
         }
         for id in self.ids() {
@@ -687,11 +600,4 @@ impl Server {
             self.with_conn(id, now, |_, _, _| Verdict::Remove);
         }
     }
-}
-
-fn is_resource_exhaustion(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::conn::{Conn, Env, Gate, Phase, Upgraded};
+use super::listener::Door;
 use crate::auth::bearer_token;
 use crate::http::Refusal;
 use crate::protocol::Connection;
@@ -15,7 +16,17 @@ use crate::routes::{self, Route, RouteKind, RouteRequest};
 impl Conn {
     /// Answer a complete request head. Returns whether the connection was upgraded.
     pub(super) fn respond(&mut self, head: &RequestHead<'_>, env: &mut Env<'_>) -> bool {
+        let door = self.door();
         self.leave_request(env);
+        if door == Door::Metrics {
+            // The scraper's door: no pages, no routes, no base path.
+            if head.wants_websocket() {
+                self.refuse_upgrade(Refusal::NotFound, env);
+            } else {
+                self.begin_http(head, door, env);
+            }
+            return false;
+        }
         let below_base;
         let head = match env.config.base_path.as_deref() {
             None => head,
@@ -35,7 +46,7 @@ impl Conn {
             },
         };
         if !head.wants_websocket() {
-            self.begin_http(head, env);
+            self.begin_http(head, door, env);
             return false;
         }
         match self.upgrade(head, env) {

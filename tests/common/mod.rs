@@ -21,6 +21,8 @@ pub struct ServerProcess {
     pub url: String,
     /// With TLS, the certificate's SHA-256 fingerprint the server printed after the URL.
     pub tls_fingerprint: Option<String>,
+    /// The lines the server printed after those (e.g. `metrics on ...`).
+    pub more_stdout: std::sync::Mutex<std::sync::mpsc::Receiver<String>>,
 }
 
 impl ServerProcess {
@@ -92,13 +94,28 @@ impl ServerProcess {
                 .to_string()
         });
         // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (more, more_stdout) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = more.send(line);
+            }
+        });
         ServerProcess {
             child,
             addr,
             url,
             tls_fingerprint,
+            more_stdout: std::sync::Mutex::new(more_stdout),
         }
+    }
+
+    /// The next line the server prints on stdout after its URL (and fingerprint).
+    pub fn next_stdout_line(&self) -> String {
+        self.more_stdout
+            .lock()
+            .expect("the receiver")
+            .recv_timeout(Duration::from_secs(20))
+            .expect("another line on stdout")
     }
 
     /// The token from the printed URL.
