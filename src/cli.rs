@@ -75,6 +75,44 @@ pub fn write_json_line(
     writeln!(buf, "{line}")
 }
 
+/// `--client-option KEY=VALUE` (ttyd's `-t`): the value as JSON when it is JSON (`16`,
+/// `true`, `{"background":"#000"}`), else as a string (`fontFamily=monospace`).
+pub fn parse_client_option(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: KEY=VALUE, e.g. fontSize=16"))?;
+    if key.is_empty() {
+        return Err(format!("{text:?}: the key is empty"));
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| value.into());
+    Ok((key.to_string(), value))
+}
+
+/// `--signal`: a signal by name (`HUP`, `SIGTERM`, ...) or number, as ttyd's `-s` takes it.
+pub fn parse_signal(text: &str) -> Result<i32, String> {
+    const NAMES: &[(&str, i32)] = &[
+        ("HUP", libc::SIGHUP),
+        ("INT", libc::SIGINT),
+        ("QUIT", libc::SIGQUIT),
+        ("TERM", libc::SIGTERM),
+        ("KILL", libc::SIGKILL),
+        ("USR1", libc::SIGUSR1),
+        ("USR2", libc::SIGUSR2),
+        ("CONT", libc::SIGCONT),
+    ];
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some((_, number)) = NAMES.iter().find(|(n, _)| *n == name) {
+        return Ok(*number);
+    }
+    match text.parse::<i32>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?}: a signal name (HUP, INT, QUIT, TERM, KILL, USR1, USR2, CONT) or number"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +146,39 @@ mod tests {
         assert_eq!(parse_base_path("/").as_deref(), Ok(""));
         assert!(parse_base_path("term/").is_err());
         assert!(parse_base_path("/a?b").is_err());
+    }
+
+    #[test]
+    fn client_options_are_json_when_they_parse_and_strings_otherwise() {
+        use serde_json::json;
+        let option = parse_client_option;
+        assert_eq!(option("fontSize=16"), Ok(("fontSize".into(), json!(16))));
+        assert_eq!(
+            option("cursorBlink=true"),
+            Ok(("cursorBlink".into(), json!(true)))
+        );
+        assert_eq!(
+            option("fontFamily=Fira Code"),
+            Ok(("fontFamily".into(), json!("Fira Code")))
+        );
+        assert_eq!(
+            option(r##"theme={"background":"#101010"}"##),
+            Ok(("theme".into(), json!({"background": "#101010"})))
+        );
+        assert_eq!(
+            option("titleFixed=a=b"),
+            Ok(("titleFixed".into(), json!("a=b")))
+        );
+        assert!(option("fontSize").is_err());
+        assert!(option("=1").is_err());
+    }
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("HUP"), Ok(libc::SIGHUP));
+        assert_eq!(parse_signal("sigterm"), Ok(libc::SIGTERM));
+        assert_eq!(parse_signal("9"), Ok(9));
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("NOPE").is_err());
     }
 }

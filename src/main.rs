@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use wsbridge::auth::{Policy, check_token_strength, generate_token};
 use wsbridge::cli::{
-    LogFormat, parse_base_path, parse_mode, parse_seconds, parse_size, write_json_line,
+    LogFormat, parse_base_path, parse_client_option, parse_mode, parse_seconds, parse_signal,
+    parse_size, write_json_line,
 };
 use wsbridge::protocol::{Limits, Timeouts};
 use wsbridge::routes::sql::{SqlConfig, SqlHttp, SqlRouteFactory, SqlShared};
@@ -279,6 +280,27 @@ struct ServeArgs {
     /// Terminals only show output: what clients type is dropped.
     #[arg(long)]
     read_only_tty: bool,
+    /// An option for the terminal page, KEY=VALUE (ttyd's -t): xterm.js options (fontSize=16,
+    /// fontFamily=..., cursorBlink=true, theme={"background":"#000"}) and the page's own
+    /// (disableLeaveAlert=true, titleFixed=NAME, rendererType=dom). Repeatable.
+    #[arg(long = "client-option", value_name = "KEY=VALUE", value_parser = parse_client_option)]
+    client_option: Vec<(String, serde_json::Value)>,
+    /// TERM for the terminal's program.
+    #[arg(long, value_name = "NAME", default_value = "xterm-256color")]
+    term: String,
+    /// The signal a terminal's program gets when its client is gone (name or number; SIGKILL
+    /// follows after 3 s if it is still there).
+    #[arg(long, value_name = "SIGNAL", value_parser = parse_signal, default_value = "HUP")]
+    signal: i32,
+    /// Terminal sessions running at once; more get 503 (or Close 1013 if they raced).
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<usize>,
+    /// Serve one terminal session, then exit (further ones are refused while it runs).
+    #[arg(long)]
+    once: bool,
+    /// Exit when the last terminal session ends.
+    #[arg(long)]
+    exit_no_conn: bool,
     /// Arguments for the terminal's program: `wsbridge serve --shell bash -- -l`.
     #[arg(last = true, value_name = "ARGS")]
     shell_args: Vec<OsString>,
@@ -458,23 +480,21 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             true,
         ),
     };
+    let tty = terminal_config(&args)?;
     let policy = Arc::new(Policy::new(
         token.clone(),
         args.allow_host,
         args.allow_origin,
     ));
-    let tty = terminal_config(&args.shell, args.shell_args, args.cwd, args.read_only_tty)?;
     let sql = SqlShared::new(args.sql.config(), policy.clone()).map_err(|e| e.to_string())?;
     let mut routes = Routes::echo_only(policy);
     routes
         .services
         .push(Box::new(SqlHttp::new(Arc::clone(&sql))));
     routes.sql = Some(Box::new(SqlRouteFactory::new(sql)));
-    routes.tty = Some(Box::new(TtyFactory::new(
-        tty,
-        config.high_water,
-        config.low_water,
-    )));
+    let tty = TtyFactory::new(tty, config.high_water, config.low_water);
+    let sessions = tty.sessions();
+    routes.tty = Some(Box::new(tty));
     routes.pages = Box::new(TerminalPages);
     let shutdown_timeout = config.shutdown_timeout;
     let mut server = Server::bind(config, routes)
@@ -512,6 +532,13 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(fingerprint) = server.tls_fingerprint() {
         println!("TLS certificate SHA-256 {fingerprint}");
     }
+    if args.once || args.exit_no_conn {
+        let handle = server.shutdown_handle();
+        sessions.when_idle(move || {
+            log::info!("the last terminal session ended: shutting down (--once, --exit-no-conn)");
+            handle.shutdown();
+        });
+    }
     if let Some(metrics) = server.metrics_addr() {
         println!("metrics on http://{metrics}/metrics (no token)");
     }
@@ -545,29 +572,33 @@ fn read_token_file(path: &std::path::Path) -> Result<String, String> {
 
 /// The terminal route's settings from the command line; the program is checked now so a typo fails
 /// at start, not at the first connection.
-fn terminal_config(
-    shell: &Option<OsString>,
-    args: Vec<OsString>,
-    cwd: Option<PathBuf>,
-    read_only: bool,
-) -> Result<tty::Config, String> {
-    let program = shell
+fn terminal_config(args: &ServeArgs) -> Result<tty::Config, String> {
+    let program = args
+        .shell
         .clone()
         .or_else(|| std::env::var_os("SHELL").filter(|s| !s.is_empty()))
         .unwrap_or_else(|| "/bin/sh".into());
     let path = std::env::var_os("PATH");
     tty::sys::resolve_program(&program, path.as_deref())
         .map_err(|e| format!("--shell {}: {e}", program.to_string_lossy()))?;
-    if let Some(dir) = &cwd
+    if let Some(dir) = &args.cwd
         && !dir.is_dir()
     {
         return Err(format!("--cwd {}: not a directory", dir.display()));
     }
     let mut command = tty::sys::Command::new(program);
-    command.args = args;
-    command.cwd = cwd;
+    command.args = args.shell_args.clone();
+    command.cwd = args.cwd.clone();
+    command.env.push(("TERM".into(), args.term.clone().into()));
     let mut config = tty::Config::new(command);
-    config.read_only = read_only;
+    config.read_only = args.read_only_tty;
+    config.hangup_signal = match args.signal {
+        libc::SIGHUP => tty::sys::Signal::Hangup,
+        n => tty::sys::Signal::Numbered(n),
+    };
+    config.client_options = args.client_option.iter().cloned().collect();
+    let max = if args.once { 1 } else { usize::MAX };
+    config.sessions = tty::sessions::Sessions::new(args.max_sessions.unwrap_or(max).min(max));
     Ok(config)
 }
 

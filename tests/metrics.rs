@@ -241,13 +241,20 @@ fn the_metrics_listener_serves_the_scrape_without_the_token_and_nothing_else() {
     // Kept alive: the probes on the same connection, and nothing else.
     assert_eq!(conn.request("GET", "/health", &[], b"").status, 200);
     let version = conn.request("GET", "/version", &[], b"");
-    assert!(version.text().starts_with("wsbridge "), "{}", version.text());
+    assert!(
+        version.text().starts_with("wsbridge "),
+        "{}",
+        version.text()
+    );
     assert_eq!(conn.request("GET", "/", &[], b"").status, 404);
     let auth = format!("Bearer {}", server.token());
     let sql = conn.request(
         "POST",
         "/v2/pipeline",
-        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         br#"{"requests":[]}"#,
     );
     assert_eq!(sql.status, 404);

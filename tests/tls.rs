@@ -415,7 +415,10 @@ fn the_load_generator_speaks_wss_and_checks_every_echo() {
         let report: Json = serde_json::from_str(stdout.trim()).expect("the JSON report");
         assert_eq!(report["url"], url);
         assert_eq!(report["size"], size.parse::<u64>().expect("a size"));
-        assert!(report["messages"].as_u64().expect("a count") > 0, "{report}");
+        assert!(
+            report["messages"].as_u64().expect("a count") > 0,
+            "{report}"
+        );
     }
     let other = TestCa::new(&dir, "other");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wsbridge"))

@@ -5,9 +5,12 @@
 //! presents a token (a bearer header, `hello.jwt`, `AuthToken`), the check joins the address's
 //! queue ([`super::gate`]) and the connection is woken when it is judged.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+use base64::Engine as _;
 
 use super::Policy;
 use super::gate::Cell;
@@ -152,13 +155,24 @@ impl Drop for Admission {
     }
 }
 
-/// The token in an `Authorization: Bearer <token>` field, if that is what it holds.
-pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
+/// The token an `Authorization` field presents: `Bearer <token>` (RFC 6750 §2.1), or HTTP
+/// Basic (RFC 7617) with the token as the password and any user name, as ttyd's `-c` clients
+/// and browsers prompted by `/token` send it.
+pub fn presented_token(authorization: Option<&str>) -> Option<Cow<'_, str>> {
     let (scheme, credentials) = authorization?.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| credentials.trim())
-        .filter(|t| !t.is_empty())
+    let credentials = credentials.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(Cow::Borrowed(credentials)).filter(|t| !t.is_empty());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials)
+        .ok()?;
+    let pair = String::from_utf8(decoded).ok()?;
+    let (_user, password) = pair.split_once(':')?;
+    Some(Cow::<str>::Owned(password.to_string())).filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -327,11 +341,23 @@ mod tests {
     }
 
     #[test]
-    fn bearer_fields() {
-        assert_eq!(bearer_token(Some("Bearer abc")), Some("abc"));
-        assert_eq!(bearer_token(Some("bearer  abc ")), Some("abc"));
-        assert_eq!(bearer_token(Some("Basic abc")), None);
-        assert_eq!(bearer_token(Some("Bearer ")), None);
-        assert_eq!(bearer_token(None), None);
+    fn bearer_and_basic_fields() {
+        let token = |field| presented_token(field).map(Cow::into_owned);
+        assert_eq!(token(Some("Bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(token(Some("bearer  abc ")).as_deref(), Some("abc"));
+        assert_eq!(token(Some("Bearer ")), None);
+        assert_eq!(token(None), None);
+        // RFC 7617 §2's own example, "Aladdin:open sesame".
+        let aladdin = Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(token(aladdin).as_deref(), Some("open sesame"));
+        // The password may hold colons; the user name may be empty.
+        assert_eq!(token(Some("basic OmE6Yg==")).as_deref(), Some("a:b"));
+        assert_eq!(
+            token(Some("Basic abc")),
+            None,
+            "not base64 of user:password"
+        );
+        assert_eq!(token(Some("Basic dXNlcjo=")), None, "an empty password");
+        assert_eq!(token(Some("Digest abc")), None);
     }
 }

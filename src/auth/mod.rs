@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-pub use self::admission::{Admission, TooManyWaiting, Verdict, bearer_token};
+pub use self::admission::{Admission, TooManyWaiting, Verdict, presented_token};
 use self::gate::Gate;
 pub use self::gate::{BURST, MAX_WAITING, RATE};
 
@@ -155,6 +155,13 @@ impl Policy {
     /// Whether routes that need the token must ask for it.
     pub fn auth_required(&self) -> bool {
         self.token.is_some()
+    }
+
+    /// The token itself, for ttyd's `/token` once a request presenting it was judged right.
+    pub fn token(&self) -> Option<&str> {
+        self.token
+            .as_deref()
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
     }
 
     /// Whether `candidate` is the token, compared in constant time. Only for a connection that

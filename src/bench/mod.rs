@@ -535,10 +535,7 @@ impl Driver<'_> {
 }
 
 fn flush(client: &mut Client) -> Result<(), String> {
-    client
-        .stream
-        .push()
-        .map_err(|e| format!("write: {e}"))?;
+    client.stream.push().map_err(|e| format!("write: {e}"))?;
     while !client.out.is_empty() {
         match client.stream.write(&client.out) {
             Ok(n) => {

@@ -25,6 +25,8 @@ pub enum Refusal {
     MethodNotAllowed(&'static str),
     /// 401: a request that needs the token came without a right one (`Authorization: Bearer`).
     Unauthorized,
+    /// 401 for ttyd's `/token`: the challenge is HTTP Basic (the token as the password).
+    UnauthorizedBasic,
     /// 408: the body did not arrive in time.
     RequestTimeout,
     /// 411: a body is required and the request says nothing of its length.
@@ -54,7 +56,7 @@ impl Refusal {
             Refusal::Forbidden(_) => 403,
             Refusal::NotFound => 404,
             Refusal::MethodNotAllowed(_) => 405,
-            Refusal::Unauthorized => 401,
+            Refusal::Unauthorized | Refusal::UnauthorizedBasic => 401,
             Refusal::RequestTimeout => 408,
             Refusal::LengthRequired => 411,
             Refusal::ContentTooLarge => 413,
@@ -93,6 +95,13 @@ impl Refusal {
                 let body = serde_json::json!({"message": self.to_string(), "code": "UNAUTHORIZED"});
                 response =
                     Response::json(401, body.to_string()).with_field("WWW-Authenticate", "Bearer")
+            }
+            // RFC 7617 §2: the realm, and UTF-8 for the user name and password.
+            Refusal::UnauthorizedBasic => {
+                response = response.with_field(
+                    "WWW-Authenticate",
+                    r#"Basic realm="wsbridge", charset="UTF-8""#,
+                )
             }
             _ => {}
         }
@@ -141,6 +150,9 @@ impl fmt::Display for Refusal {
             Refusal::MethodNotAllowed(allow) => write!(f, "method not allowed: use {allow}"),
             Refusal::Unauthorized => f.write_str(
                 "unauthorized: send the server's token as `Authorization: Bearer <token>`",
+            ),
+            Refusal::UnauthorizedBasic => f.write_str(
+                "unauthorized: log in with the server's token as the password (any user name)",
             ),
             Refusal::RequestTimeout => f.write_str("the request body did not arrive in time"),
             Refusal::LengthRequired => {

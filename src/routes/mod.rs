@@ -75,7 +75,7 @@ impl RouteKind {
 
 /// The route for an upgrade request, and the subprotocol to answer with.
 ///
-/// A path that names a route decides (`/echo`, `/sql`, `/tty`). On `/`, the first recognised
+/// A path that names a route decides (`/echo`, `/sql`, `/tty` or ttyd's `/ws`). On `/`, the first recognised
 /// subprotocol the client offers decides (`hrana3`, `hrana2`, `hrana1`: SQL; `tty`: terminal);
 /// with none, the connection is an echo and no subprotocol is selected. A route that needs a
 /// subprotocol the client did not offer answers 400; an unknown path 404.
@@ -87,7 +87,8 @@ pub fn select(head: &RequestHead<'_>) -> Result<(RouteKind, Option<&'static str>
     let kind = match head.path() {
         "/echo" => RouteKind::Echo,
         "/sql" => RouteKind::Sql,
-        "/tty" => RouteKind::Tty,
+        // ttyd's path, so that its clients connect unchanged.
+        "/tty" | "/ws" => RouteKind::Tty,
         "/" => {
             let first_known = offered().find_map(|p| {
                 [RouteKind::Sql, RouteKind::Tty]

@@ -155,13 +155,7 @@ pub(crate) fn source_token(key: usize) -> Token {
 }
 
 impl Conn {
-    pub fn new(
-        transport: Transport,
-        id: ConnId,
-        now: Stamp,
-        config: &Config,
-        door: Door,
-    ) -> Self {
+    pub fn new(transport: Transport, id: ConnId, now: Stamp, config: &Config, door: Door) -> Self {
         Conn {
             transport,
             id,

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use super::conn::{Conn, Env, Phase, Verdict};
 use super::listener::Door;
-use crate::auth::{Admission, Verdict as TokenVerdict, bearer_token};
+use crate::auth::{Admission, Verdict as TokenVerdict, presented_token};
 use crate::http::message::{self, After, Body, Response};
 use crate::http::{Refusal, pages};
 use crate::protocol::Stamp;
@@ -73,6 +73,9 @@ pub(super) enum Target {
     Service(usize),
     /// `GET /metrics`, answered by the server after its census (`metrics.rs`).
     Metrics,
+    /// ttyd's `GET /token`: the credential its clients put in their first message, handed
+    /// only to a request that presents the token (HTTP Basic, as ttyd's `-c`, or Bearer).
+    Token,
 }
 
 /// How a response ends: what the connection does next, and what every response carries.
@@ -117,6 +120,15 @@ impl HttpConn {
                 HttpState::Answering { pending, .. } => pending.held_bytes(),
                 _ => 0,
             }
+    }
+}
+
+/// The 401 for a request without a right token: `/token` asks for HTTP Basic, so that a
+/// browser prompts for it; everything else for Bearer (a browser's `fetch` must not prompt).
+fn unauthorized(target: &Target) -> Refusal {
+    match target {
+        Target::Token => Refusal::UnauthorizedBasic,
+        _ => Refusal::Unauthorized,
     }
 }
 
@@ -202,6 +214,17 @@ impl Conn {
                     // The operator chose who reaches this listener: no token.
                     return self.read_body(request, env);
                 }
+                return self.authorized_body(request, head, admitted, unread_body, env);
+            }
+            ("/token", true) if env.routes.tty.is_some() && door == Door::Main => {
+                let request = Box::new(Incoming {
+                    method: head.method.to_owned(),
+                    path: path.to_owned(),
+                    target: Target::Token,
+                    length,
+                    expect_continue: false,
+                    finish,
+                });
                 return self.authorized_body(request, head, admitted, unread_body, env);
             }
             ("/health" | "/version" | "/metrics", false) => {
@@ -300,17 +323,18 @@ impl Conn {
         if !policy.auth_required() {
             return self.read_body(request, env);
         }
-        let Some(token) = bearer_token(head.header("Authorization")) else {
+        let Some(token) = presented_token(head.header("Authorization")) else {
             // No token at all: not a guess, and nothing to queue.
-            return self.refuse_http(Refusal::Unauthorized, request.finish, unread_body, env);
+            let refusal = unauthorized(&request.target);
+            return self.refuse_http(refusal, request.finish, unread_body, env);
         };
-        if admitted && policy.is_token(token) {
+        if admitted && policy.is_token(&token) {
             return self.read_body(request, env);
         }
         let waker = env.notify.waker_for(self.id);
         match policy.admission(self.client_ip(head, env), waker, env.now) {
             Ok(mut admission) => {
-                admission.present(token, env.now);
+                admission.present(&token, env.now);
                 if let Some(http) = self.http() {
                     http.state = HttpState::Authorizing { request, admission };
                 }
@@ -379,7 +403,7 @@ impl Conn {
             http.admitted = true;
             self.read_body(request, env);
         } else {
-            self.refuse_http(Refusal::Unauthorized, request.finish, true, env);
+            self.refuse_http(unauthorized(&request.target), request.finish, true, env);
         }
     }
 
@@ -404,6 +428,13 @@ impl Conn {
     fn call_service(&mut self, request: Incoming, body: Vec<u8>, env: &mut Env<'_>) {
         let service = match request.target {
             Target::Service(i) => env.routes.services.get(i),
+            Target::Token => {
+                // Judged right (or --no-auth, where ttyd's answer is an empty token).
+                let token = env.routes.policy.token().unwrap_or("");
+                let body = serde_json::json!({ "token": token }).to_string();
+                let response = Response::json(200, body).with_field("Cache-Control", "no-store");
+                return self.finish_http(response, request.finish, false, env);
+            }
             Target::Metrics => {
                 let slot = super::metrics::Scrape::default();
                 env.metrics.scrapes.push((self.id, slot.clone()));

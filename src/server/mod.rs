@@ -174,8 +174,11 @@ impl Server {
         let metrics_listener = match config.metrics_listen {
             Some(addr) => {
                 let mut listener = Listener::bind(&addr.into())?;
-                poll.registry()
-                    .register(listener.source(), METRICS_LISTENER, Interest::READABLE)?;
+                poll.registry().register(
+                    listener.source(),
+                    METRICS_LISTENER,
+                    Interest::READABLE,
+                )?;
                 Some(listener)
             }
             None => None,

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::conn::{Conn, Env, Gate, Phase, Upgraded};
 use super::listener::Door;
-use crate::auth::bearer_token;
+use crate::auth::presented_token;
 use crate::http::Refusal;
 use crate::protocol::Connection;
 use crate::protocol::deflate::{CodecConfig, ServerPolicy};
@@ -92,8 +92,8 @@ impl Conn {
                 let mut admission = policy
                     .admission(self.client_ip(head, env), waker.clone(), env.now)
                     .map_err(|_| Refusal::TooManyRequests(1))?;
-                if let Some(token) = bearer_token(upgrade.authorization) {
-                    admission.present(token, env.now);
+                if let Some(token) = presented_token(upgrade.authorization) {
+                    admission.present(&token, env.now);
                 }
                 factory.create(RouteRequest {
                     head,

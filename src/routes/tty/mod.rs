@@ -4,6 +4,7 @@
 //! * [`sys`]: the only libc calls (PTY, fork/exec, signals, waitpid).
 //! * [`proto`]: the `tty` wire messages.
 //! * [`session`]: one connection's terminal, a state machine driven by the event loop.
+//! * [`sessions`]: the running sessions together (`--max-sessions`, `--once`).
 //! * [`terminal`]: the program behind a session (a PTY and a child), behind a trait.
 //! * [`trace`]: ttyd messages in `--trace`.
 //! * [`reaper`]: hangs up and reaps the children of closed sessions, off the loop.
@@ -16,6 +17,7 @@ pub mod assets;
 pub mod proto;
 pub mod reaper;
 pub mod session;
+pub mod sessions;
 pub mod stats;
 pub mod sys;
 pub mod terminal;
@@ -50,12 +52,23 @@ impl TtyFactory {
     }
 }
 
+impl TtyFactory {
+    /// The running sessions, for `--once` and `--exit-no-conn` to watch.
+    pub fn sessions(&self) -> Arc<sessions::Sessions> {
+        Arc::clone(&self.config.sessions)
+    }
+}
+
 impl RouteFactory for TtyFactory {
     fn write_metrics(&self, out: &mut crate::http::exposition::Exposition) {
         stats::TTY_STATS.write(out);
     }
 
     fn create(&self, request: RouteRequest<'_>) -> Result<Box<dyn Route>, Refusal> {
+        // Checked again when the program starts (a slot is taken then): this is the early 503.
+        if !self.config.sessions.has_room() {
+            return Err(Refusal::Unavailable);
+        }
         Ok(Box::new(TtyRoute {
             session: Session::new(self.config.clone(), request.admission, Some(request.waker)),
             registered: Vec::new(),

@@ -13,6 +13,7 @@
 //! `waitid(WNOWAIT)` and calls the session's waker, leaving the reaping to the session.
 #![forbid(unsafe_code)]
 
+use std::os::fd::OwnedFd;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,10 @@ enum Job {
     /// A child (and its session) to hang up, kill at `kill_at` if still alive, and reap.
     Doomed {
         child: Child,
-        hung_up: bool,
+        /// The hang-up signal (`--signal`, `SIGHUP` by default) while it is still to be sent.
+        hang_up: Option<Signal>,
+        /// The PTY master, held open until the job is done (see [`hang_up`]).
+        _master: Option<OwnedFd>,
         kill_at: Instant,
         killed: bool,
         /// When the session was last looked for other live members (after the child was reaped).
@@ -80,16 +84,19 @@ fn lock(r: &Reaper) -> MutexGuard<'_, State> {
     r.state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Hangs up `child`'s process group and session (`SIGHUP`), kills them (`SIGKILL`) after `grace`
-/// if anything is still alive, and reaps the child. Also for a child already reaped: what it left
-/// running in its session goes too. Returns at once; the work is done on the reaper's thread.
-pub fn hang_up(child: Child, grace: Duration) {
+/// Hangs up `child`'s process group and session (`signal`, normally `SIGHUP`), kills them
+/// (`SIGKILL`) after `grace` if anything is still alive, and reaps the child. Also for a child
+/// already reaped: what it left running in its session goes too. Returns at once; the work is
+/// done on the reaper's thread. `master`, a descriptor of the PTY master, is closed when the
+/// job is done: until then the kernel's own hang-up of the terminal does not come first.
+pub fn hang_up(child: Child, grace: Duration, signal: Signal, master: Option<OwnedFd>) {
     let r = reaper();
     let mut state = lock(r);
     state.doomed += 1;
     state.jobs.push(Job::Doomed {
         child,
-        hung_up: false,
+        hang_up: Some(signal),
+        _master: master,
         kill_at: Instant::now() + grace,
         killed: false,
         last_scan: None,
@@ -188,7 +195,7 @@ pub fn kill_all_now() {
 /// One look at a doomed child: signal what is due, reap. Returns whether the job goes on.
 fn look_at(
     child: &mut Child,
-    hung_up: &mut bool,
+    hang_up: &mut Option<Signal>,
     kill_at: Instant,
     killed: &mut bool,
     last_scan: &mut Option<Instant>,
@@ -202,14 +209,13 @@ fn look_at(
             true
         }
     };
-    if !*hung_up {
-        *hung_up = true;
-        if !reaped && let Err(e) = child.signal_group(Signal::Hangup) {
-            log::warn!("tty: SIGHUP to process group {}: {e}", child.pid());
+    if let Some(signal) = hang_up.take() {
+        if !reaped && let Err(e) = child.signal_group(signal) {
+            log::warn!("tty: {signal:?} to process group {}: {e}", child.pid());
         }
         // The session id is the leader's pid; while any member lives, the kernel does not
         // reuse it.
-        let others = sys::signal_session(child.pid(), Signal::Hangup);
+        let others = sys::signal_session(child.pid(), signal);
         if reaped && others == 0 {
             return false;
         }
@@ -253,15 +259,16 @@ fn run(r: &'static Reaper) {
         batch.retain_mut(|job| match job {
             Job::Doomed {
                 child,
-                hung_up,
+                hang_up,
                 kill_at,
                 killed,
                 last_scan,
+                ..
             } => {
                 if kill_now {
                     *kill_at = now;
                 }
-                let keep = look_at(child, hung_up, *kill_at, killed, last_scan, now);
+                let keep = look_at(child, hang_up, *kill_at, killed, last_scan, now);
                 if !keep {
                     done += 1;
                 }

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::proto::{self, ClientMessage, DecodeError, ServerMessage};
+use super::sessions::{SessionSlot, Sessions};
 use super::sys::{self, Command, PtyRead};
 use super::terminal::{Launcher, PtyLauncher, Terminal};
 use crate::auth::{Admission, Verdict};
@@ -41,6 +42,8 @@ pub mod close_code {
     pub const POLICY_VIOLATION: u16 = 1008;
     /// The program could not be started.
     pub const INTERNAL_ERROR: u16 = 1011;
+    /// `--max-sessions` programs are running already.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 /// Sizes and times that bound a session.
@@ -80,6 +83,14 @@ pub struct Config {
     pub command: Command,
     /// `--read-only-tty`: output only, input is dropped.
     pub read_only: bool,
+    /// `--signal`: what the program's process group gets when its client is gone (then
+    /// `SIGKILL` after the grace period).
+    pub hangup_signal: sys::Signal,
+    /// `--client-option KEY=VALUE` (ttyd's `-t`): xterm.js and page options, sent in the
+    /// preferences message.
+    pub client_options: serde_json::Map<String, serde_json::Value>,
+    /// The running sessions (`--max-sessions`; `--once` and `--exit-no-conn` watch them).
+    pub sessions: Arc<Sessions>,
     pub limits: Limits,
     /// What starts the program: real PTYs, or a fake in tests.
     pub launcher: Arc<dyn Launcher>,
@@ -96,6 +107,9 @@ impl Config {
         Config {
             command,
             read_only: false,
+            hangup_signal: sys::Signal::Hangup,
+            client_options: serde_json::Map::new(),
+            sessions: Sessions::new(usize::MAX),
             limits: Limits::default(),
             launcher: Arc::new(PtyLauncher),
         }
@@ -199,6 +213,8 @@ impl PendingInput {
 
 struct Running {
     term: Box<dyn Terminal>,
+    /// Its place in `--max-sessions`, given back when the program is hung up.
+    _slot: SessionSlot,
     /// Input the PTY has not taken yet.
     input: PendingInput,
     /// The output frame buffer: `'0'` then room for `chunk` bytes.
@@ -359,6 +375,14 @@ impl Session {
 
     /// Start the program at `size`.
     fn start(&mut self, size: sys::WinSize, tx: &mut dyn Transport) -> Outcome {
+        let Some(slot) = self.config.sessions.acquire() else {
+            // RFC 6455 §7.4.1: 1013, try again later.
+            return self.fail(
+                tx,
+                close_code::TRY_AGAIN_LATER,
+                "too many terminal sessions",
+            );
+        };
         let launched = self
             .config
             .launcher
@@ -381,6 +405,7 @@ impl Session {
         frame[0] = proto::OUTPUT;
         self.state = State::Running(Box::new(Running {
             term,
+            _slot: slot,
             input: PendingInput::default(),
             frame,
             client_paused: false,
@@ -394,16 +419,16 @@ impl Session {
             Some(host) => format!("{program} ({host})"),
             None => program,
         };
-        let prefs = if self.config.read_only {
-            r#"{"disableStdin":true}"#
-        } else {
-            "{}"
-        };
+        let mut prefs = self.config.client_options.clone();
+        if self.config.read_only {
+            prefs.insert("disableStdin".into(), true.into());
+        }
+        let prefs = serde_json::Value::Object(prefs).to_string();
         let mut buf = Vec::new();
         proto::encode_server(&ServerMessage::Title(&title), &mut buf);
         tx.send_binary(&buf);
         buf.clear();
-        proto::encode_server(&ServerMessage::Preferences(prefs), &mut buf);
+        proto::encode_server(&ServerMessage::Preferences(&prefs), &mut buf);
         tx.send_binary(&buf);
         // No reading yet: registering the fds reports whatever is already pending.
         Outcome::Spawned
@@ -533,7 +558,7 @@ impl Session {
     fn finish(&mut self) {
         if let State::Running(r) = std::mem::replace(&mut self.state, State::Closed) {
             let mut term = r.term;
-            term.hang_up(self.config.limits.hangup_grace);
+            term.hang_up(self.config.limits.hangup_grace, self.config.hangup_signal);
             self.state = State::Ended { term };
         }
     }

@@ -103,7 +103,7 @@ impl Terminal for Fake {
         Vec::new()
     }
 
-    fn hang_up(&mut self, _grace: Duration) {
+    fn hang_up(&mut self, _grace: Duration, _signal: crate::routes::tty::sys::Signal) {
         self.with(|p| p.hung_up = true);
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::reaper;
 use super::stats::TTY_STATS;
-use super::sys::{self, Child, Command, ExitStatus, Pty, PtyRead, WinSize};
+use super::sys::{self, Child, Command, ExitStatus, Pty, PtyRead, Signal, WinSize};
 use crate::routes::Waker;
 
 /// A running program on a terminal.
@@ -28,7 +28,7 @@ pub trait Terminal {
     fn fds(&self) -> Vec<RawFd>;
     /// End the program: hang it up now, kill it after `grace`, reap it off the loop. The
     /// descriptors stay open (they may still be watched) until the terminal is dropped.
-    fn hang_up(&mut self, grace: Duration);
+    fn hang_up(&mut self, grace: Duration, signal: Signal);
 }
 
 /// Starts programs on terminals.
@@ -126,7 +126,7 @@ impl Terminal for PtyTerminal {
         std::iter::once(self.pty.as_raw_fd()).chain(pidfd).collect()
     }
 
-    fn hang_up(&mut self, grace: Duration) {
+    fn hang_up(&mut self, grace: Duration, signal: Signal) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -134,13 +134,16 @@ impl Terminal for PtyTerminal {
             reaper::unwatch(child.pid());
         }
         self.pidfd = child.take_pidfd();
-        reaper::hang_up(child, grace);
+        // The reaper keeps the terminal open until the program is gone: closing the last
+        // master makes the kernel send SIGHUP, which would beat `--signal` to the program.
+        let master = self.pty.try_clone_master().ok();
+        reaper::hang_up(child, grace, signal, master);
     }
 }
 
 impl Drop for PtyTerminal {
     fn drop(&mut self) {
         TTY_STATS.session_ended();
-        self.hang_up(Duration::from_secs(3));
+        self.hang_up(Duration::from_secs(3), Signal::Hangup);
     }
 }

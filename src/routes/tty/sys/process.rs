@@ -30,6 +30,8 @@ pub enum Signal {
     Hangup,
     Terminate,
     Kill,
+    /// Another signal by number (`--signal`, as ttyd's `-s`).
+    Numbered(libc::c_int),
 }
 
 impl Signal {
@@ -38,6 +40,7 @@ impl Signal {
             Signal::Hangup => libc::SIGHUP,
             Signal::Terminate => libc::SIGTERM,
             Signal::Kill => libc::SIGKILL,
+            Signal::Numbered(n) => n,
         }
     }
 }

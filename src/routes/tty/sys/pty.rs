@@ -71,6 +71,12 @@ impl Pty {
     }
 
     /// The master fd, for the event loop to watch. Stays owned by `self`.
+    /// Another descriptor for the master (`dup`): the terminal stays open while any is, so
+    /// the kernel's hang-up (SIGHUP to the foreground group when the last master closes) waits.
+    pub fn try_clone_master(&self) -> io::Result<OwnedFd> {
+        self.master.try_clone()
+    }
+
     pub fn as_raw_fd(&self) -> RawFd {
         self.master.as_raw_fd()
     }
