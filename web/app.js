@@ -118,20 +118,20 @@ function writeOutput(bytes) {
 }
 
 // The page's own options among the preferences (ttyd's names; `--client-option KEY=VALUE`).
-const page = { titleFixed: null, disableLeaveAlert: false };
+const pageOptions = { titleFixed: null, disableLeaveAlert: false };
 
 function applyPreferences(prefs) {
   for (const [key, value] of Object.entries(prefs)) {
-    if (key in page) page[key] = value;
+    if (key in pageOptions) pageOptions[key] = value;
     else if (key in term.options) term.options[key] = value;
   }
-  if (typeof page.titleFixed === 'string') document.title = page.titleFixed;
+  if (typeof pageOptions.titleFixed === 'string') document.title = pageOptions.titleFixed;
   if (Object.keys(prefs).some(k => k.startsWith('font'))) scheduleFit();
 }
 
 // As ttyd: leaving the page ends the session's program, so ask first, unless told not to.
 window.addEventListener('beforeunload', event => {
-  if (ended || page.disableLeaveAlert) return;
+  if (ended || pageOptions.disableLeaveAlert) return;
   event.preventDefault();
   event.returnValue = '';
 });
@@ -145,7 +145,7 @@ function onMessage(event) {
       writeOutput(body);
       break;
     case SET_WINDOW_TITLE:
-      if (typeof page.titleFixed !== 'string') document.title = decoder.decode(body);
+      if (typeof pageOptions.titleFixed !== 'string') document.title = decoder.decode(body);
       break;
     case SET_PREFERENCES:
       try {
@@ -239,7 +239,7 @@ term.onBinary(data => {
 });
 term.onResize(() => sendSize());
 term.onTitleChange(title => {
-  if (title && typeof page.titleFixed !== 'string') document.title = title;
+  if (title && typeof pageOptions.titleFixed !== 'string') document.title = title;
 });
 term.onKey(({ domEvent }) => {
   if (ended && domEvent.key === 'Enter') reconnect();
@@ -267,7 +267,7 @@ window.wsbridge = {
     return socket?.readyState === WebSocket.OPEN;
   },
   // The page's options from the server's preferences.
-  page,
+  pageOptions,
   // The extensions the server accepted (permessage-deflate, RFC 7692).
   get extensions() {
     return socket?.extensions ?? '';
