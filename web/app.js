@@ -6,6 +6,7 @@
 //   from the server: '0' output, '1' window title, '2' preferences (JSON of xterm.js options).
 import { Terminal } from './xterm.mjs';
 import { FitAddon } from './addon-fit.mjs';
+import { mountSqlConsole } from './sql.js';
 
 const INPUT = '0', RESIZE = '1', PAUSE = '2', RESUME = '3';
 const OUTPUT = 0x30, SET_WINDOW_TITLE = 0x31, SET_PREFERENCES = 0x32;
@@ -273,5 +274,7 @@ window.wsbridge = {
     return socket?.extensions ?? '';
   },
 };
+// The SQL console beside the terminal (Hrana over the `sql` WebSocket), with the same token.
+window.wsbridge.sql = mountSqlConsole({ root: document.getElementById('sql-panel'), token });
 
 connect();

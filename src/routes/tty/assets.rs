@@ -25,6 +25,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/", HTML, ours!("index.html")),
     ("/index.html", HTML, ours!("index.html")),
     ("/assets/app.js", JS, ours!("app.js")),
+    ("/assets/sql.js", JS, ours!("sql.js")),
     ("/assets/style.css", CSS, ours!("style.css")),
     (
         "/assets/xterm.mjs",
