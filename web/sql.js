@@ -10,9 +10,11 @@
 // works while the socket lives. The socket opens when the panel is first opened and again, lazily,
 // at the next run after it closed (a new socket is a new connection: an open transaction is gone).
 //
-// Input holding several statements is split here (quotes, identifiers, comments and trigger
-// bodies respected) and run one by one, only after the server refused it whole as more than one
-// statement; a single statement is always sent exactly as typed.
+// Input holding several statements is split here at the `;` between them (quotes, identifiers,
+// comments and trigger bodies respected) and run one by one, stopping at the first error (those
+// before it stay done: each runs on its own unless the input has BEGIN ... COMMIT). Input with one
+// statement is sent exactly as typed. (The server cannot split for us: `execute` refuses more
+// than one statement, and `sequence` returns no rows.)
 
 const STREAM = 1;
 const MAX_ROWS_SHOWN = 1000;
@@ -428,6 +430,7 @@ export function mountSqlConsole({ root, token = '' }) {
     if (running) return;
     running = true;
     runButton.disabled = true;
+    runButton.textContent = 'Running…';
     root.dataset.state = 'running';
     results.replaceChildren();
     try {
@@ -437,23 +440,20 @@ export function mountSqlConsole({ root, token = '' }) {
         results.append(block);
         return;
       }
-      // Sent whole first: a single statement is never touched by the splitter.
-      let block = resultBlock(text, false);
-      results.append(block);
-      let statements;
-      try {
-        renderResult(block, await client.execute(text));
-        return;
-      } catch (error) {
-        statements = error.code === 'SQL_MANY_STATEMENTS' ? splitStatements(text) : [];
-        if (statements.length < 2) {
+      const statements = splitStatements(text);
+      if (statements.length < 2) {
+        // One statement: sent as typed.
+        const block = resultBlock(text, false);
+        results.append(block);
+        try {
+          renderResult(block, await client.execute(text));
+        } catch (error) {
           renderError(block, error);
-          return;
         }
-        block.remove();
+        return;
       }
       for (let i = 0; i < statements.length; i++) {
-        block = resultBlock(statements[i], true);
+        const block = resultBlock(statements[i], true);
         results.append(block);
         try {
           renderResult(block, await client.execute(statements[i]));
@@ -467,6 +467,7 @@ export function mountSqlConsole({ root, token = '' }) {
     } finally {
       running = false;
       runButton.disabled = false;
+      runButton.textContent = 'Run';
       root.dataset.state = 'idle';
       root.dataset.runs = String(Number(root.dataset.runs) + 1);
       results.scrollTop = 0;
