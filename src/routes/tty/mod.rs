@@ -7,6 +7,7 @@
 //! * [`sessions`]: the running sessions together (`--max-sessions`, `--once`).
 //! * [`terminal`]: the program behind a session (a PTY and a child), behind a trait.
 //! * [`trace`]: ttyd messages in `--trace`.
+//! * [`screen`]: the server's model of a terminal's screen, and its repaint.
 //! * [`reaper`]: hangs up and reaps the children of closed sessions, off the loop.
 //! * [`assets`]: the embedded browser page.
 //!
@@ -16,6 +17,7 @@
 pub mod assets;
 pub mod proto;
 pub mod reaper;
+pub mod screen;
 pub mod session;
 pub mod sessions;
 pub mod stats;
