@@ -70,8 +70,10 @@ impl alacritty_terminal::vte::Perform for Count {
 fn main() {
     let rows = NonZeroU16::new(24).expect("rows");
     let cols = NonZeroU16::new(80).expect("cols");
-    println!("| output | MB | vt100 MB/s | alacritty MB/s | vte alone MB/s |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| output | MB | vt100 MB/s | alacritty MB/s | wsbridge's model MB/s | vte alone MB/s |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (name, data) in corpora() {
         let start = Instant::now();
         let mut vt100 = vt100::Parser::new(rows, cols, 1000);
@@ -92,6 +94,16 @@ fn main() {
         }
         let alacritty_rate = rate(data.len(), start);
 
+        // wsbridge's model: alacritty's, fed in batches with plain runs skipped.
+        let start = Instant::now();
+        let size = wsbridge::routes::tty::sys::WinSize { cols: 80, rows: 24 };
+        let mut model = wsbridge::routes::tty::screen::ScreenModel::new(size, 500);
+        for piece in data.chunks(64 << 10) {
+            model.feed(piece);
+        }
+        model.settle();
+        let model_rate = rate(data.len(), start);
+
         let start = Instant::now();
         let mut vte = alacritty_terminal::vte::Parser::new();
         let mut count = Count(0);
@@ -101,7 +113,7 @@ fn main() {
         let vte_rate = rate(data.len(), start);
         assert!(count.0 > 0);
         println!(
-            "| {name} | {} | {vt100_rate:.0} | {alacritty_rate:.0} | {vte_rate:.0} |",
+            "| {name} | {} | {vt100_rate:.0} | {alacritty_rate:.0} | {model_rate:.0} | {vte_rate:.0} |",
             data.len() / 1_000_000
         );
     }

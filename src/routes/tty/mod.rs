@@ -7,6 +7,7 @@
 //! * [`sessions`]: the running sessions together (`--max-sessions`, `--once`).
 //! * [`terminal`]: the program behind a session (a PTY and a child), behind a trait.
 //! * [`trace`]: ttyd messages in `--trace`.
+//! * [`plain`]: the screen model's fast path over plain text.
 //! * [`screen`]: the server's model of a terminal's screen, and its repaint.
 //! * [`reaper`]: hangs up and reaps the children of closed sessions, off the loop.
 //! * [`assets`]: the embedded browser page.
@@ -15,6 +16,7 @@
 //! connection, and [`TerminalPages`] serves the page for plain HTTP GETs.
 
 pub mod assets;
+pub mod plain;
 pub mod proto;
 pub mod reaper;
 pub mod screen;

@@ -5,17 +5,20 @@
 //!
 //! Chosen by measurement (`cargo run --release --example vt_models`, MB/s, 64 KiB pieces):
 //!
-//! | output | vt100 | alacritty | vte's parser alone |
-//! |---|---|---|---|
-//! | `tty_bench`'s lines | 71 | 114 | 861 |
-//! | `seq` | 16 | 137 | 892 |
-//! | `ls --color` | 71 | 126 | 413 |
-//! | `top` redraws | 85 | 146 | 447 |
+//! | output | vt100 | alacritty | this model | vte's parser alone |
+//! |---|---|---|---|---|
+//! | `tty_bench`'s lines | 71 | 111 | 461 | 860 |
+//! | `seq` | 15 | 124 | 1144 | 912 |
+//! | `ls --color` | 70 | 135 | 107 | 427 |
+//! | `top` redraws | 90 | 149 | 113 | 502 |
 //!
-//! Both build on vte; the grid is the cost. A PTY delivers 54-82 MB/s here, so only
-//! alacritty's comes near keeping up, and fed every byte on the loop it still halved bulk output
-//! (`tty_bench`: 43 MB/s against a ceiling of 82). So sessions do not feed it yet: issue 16 goes
-//! on with batched feeding and a fast path for plain text.
+//! Both crates build on vte; their grids are the cost. This model is alacritty's, fed in
+//! batches in which plain text that would scroll away is skipped, exactly (`plain.rs`). A PTY
+//! delivers 54-110 MB/s here. Fed every byte on the loop, alacritty alone halved bulk output
+//! (`tty_bench`: 43 MB/s against a ceiling of 82); with the fast path it was 63 where the loop
+//! without a model gave 74, on a noisy machine. Sessions do not feed it yet: that comes with
+//! reattaching (issue 16), with the scans made faster first (the escape tracker byte by byte is
+//! why `ls` and `top` run below alacritty alone).
 //!
 //! [`ScreenModel::repaint`] writes what a fresh terminal (xterm.js, ECMA-48 with xterm's private
 //! modes) needs to show the same thing: the scrollback and the screen line by line with their
@@ -33,6 +36,7 @@ use alacritty_terminal::term::test::TermSize;
 use alacritty_terminal::term::{Config, Term, TermMode};
 use alacritty_terminal::vte::ansi::{Color, NamedColor, Processor};
 
+use super::plain::{EscapeTracker, skippable_run};
 use super::sys::WinSize;
 
 /// What one cell costs the model, for the memory budget (alacritty's `Cell` is 24 bytes; a
@@ -46,7 +50,20 @@ const MAX_ROWS: u16 = 500;
 pub struct ScreenModel {
     term: Term<VoidListener>,
     parser: Processor,
+    scrollback: usize,
+    /// Output not parsed yet: parsed a batch at a time (see `plain.rs`), or when asked.
+    pending: Vec<u8>,
+    /// Where the parsed bytes left escape sequences.
+    tracker: EscapeTracker,
+    /// A scrolling region was set at some point: plain runs are never skipped after that.
+    region_seen: bool,
+    /// Bytes parsed so far (those skipped are not).
+    parsed: u64,
 }
+
+/// Output is parsed in batches of this much, so that plain runs can be skipped (`plain.rs`):
+/// the most a loop turn parses for one session, and what a session holds unparsed.
+const BATCH: usize = 256 << 10;
 
 impl ScreenModel {
     /// A blank screen of `size` keeping up to `scrollback` lines above it.
@@ -58,16 +75,66 @@ impl ScreenModel {
         ScreenModel {
             term: Term::new(config, &dimensions(size), VoidListener),
             parser: Processor::new(),
+            scrollback,
+            pending: Vec::new(),
+            tracker: EscapeTracker::Ground,
+            region_seen: false,
+            parsed: 0,
         }
     }
 
-    /// Output of the program, in any pieces: the parser resumes mid-sequence.
+    /// Output of the program, in any pieces (the parser resumes mid-sequence). Parsed once a
+    /// batch has come; [`ScreenModel::settle`] parses the rest.
     pub fn feed(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= BATCH {
+            self.settle();
+        }
+    }
+
+    /// Parse what is pending, skipping a plain run that would scroll away (`plain.rs`).
+    pub fn settle(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let rows = self.term.grid().screen_lines();
+        let run = skippable_run(&batch, 2 * rows + self.scrollback + 2);
+        match run {
+            Some(run) => {
+                let mut start = run.start;
+                self.parse(&batch[..start]);
+                // A sequence left open at the start ends within a few bytes (a string may
+                // not end at all): parse line by line until it has.
+                while self.tracker != EscapeTracker::Ground && start < run.end {
+                    let line_end = batch[start..run.end]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(run.end, |at| start + at + 1);
+                    self.parse(&batch[start..line_end]);
+                    start = line_end;
+                }
+                let skip = self.tracker == EscapeTracker::Ground
+                    && !self.region_seen
+                    && !self.term.mode().contains(TermMode::INSERT);
+                if !skip {
+                    self.parse(&batch[start..run.end]);
+                }
+                self.parse(&batch[run.end..]);
+            }
+            None => self.parse(&batch),
+        }
+    }
+
+    fn parse(&mut self, bytes: &[u8]) {
+        self.parsed += bytes.len() as u64;
+        self.region_seen |= self.tracker.follow(bytes);
         self.parser.advance(&mut self.term, bytes);
     }
 
     /// The terminal was resized (lines rewrap as a terminal's do).
     pub fn resize(&mut self, size: WinSize) {
+        self.settle();
         self.term.resize(dimensions(size));
     }
 
@@ -75,7 +142,7 @@ impl ScreenModel {
     /// lines, so at most `(rows + scrollback) * cols` cells).
     pub fn held_bytes(&self) -> usize {
         let grid = self.term.grid();
-        grid.total_lines() * grid.columns() * CELL_BYTES
+        grid.total_lines() * grid.columns() * CELL_BYTES + self.pending.capacity()
     }
 
     /// The text of the screen's lines (scrollback excluded), trailing blanks trimmed.
@@ -105,8 +172,10 @@ impl ScreenModel {
         self.term.mode().contains(TermMode::ALT_SCREEN)
     }
 
-    /// Bytes that bring a freshly reset terminal of the same size to this screen.
-    pub fn repaint(&self, out: &mut Vec<u8>) {
+    /// Bytes that bring a freshly reset terminal of the same size to this screen (what is
+    /// pending is parsed first).
+    pub fn repaint(&mut self, out: &mut Vec<u8>) {
+        self.settle();
         let mut text = String::new();
         // RIS (ECMA-48 §8.3.105): a clean slate, then the lines.
         text.push_str("\x1bc");

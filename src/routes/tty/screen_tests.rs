@@ -47,6 +47,7 @@ fn assert_repaints(output: &[u8]) -> ScreenModel {
     model.repaint(&mut repaint);
     let mut fresh = ScreenModel::new(SIZE, 100);
     fresh.feed(&repaint);
+    fresh.settle();
     assert_eq!(lines(&fresh), lines(&model), "cells after {output:?}");
     assert_eq!(fresh.cursor(), model.cursor(), "cursor");
     assert_eq!(modes(&fresh), modes(&model), "modes");
@@ -121,10 +122,13 @@ fn output_split_anywhere_gives_the_same_screen() {
     let output = "a\x1b[1;32mb\x1b[0m\r\n日\x1b[38;2;9;8;7mc\x1b[?1049hd\x1b[3;4He".as_bytes();
     let mut whole = ScreenModel::new(SIZE, 100);
     whole.feed(output);
+    whole.settle();
     for at in 0..=output.len() {
         let mut split = ScreenModel::new(SIZE, 100);
         split.feed(&output[..at]);
+        split.settle();
         split.feed(&output[at..]);
+        split.settle();
         assert_eq!(lines(&split), lines(&whole), "split at {at}");
         assert_eq!(split.cursor(), whole.cursor());
     }
@@ -145,4 +149,81 @@ fn resizing_follows_the_terminal() {
     });
     assert_eq!(model.term.grid().columns(), usize::from(MAX_COLS));
     assert!(model.held_bytes() <= 600 * 1000 * CELL_BYTES);
+}
+
+/// The fast path (`plain.rs`) against a parse of every byte: the same cells, scrollback,
+/// cursor, modes and pen.
+fn assert_fast_path_exact(output: &[u8]) -> ScreenModel {
+    let mut fast = ScreenModel::new(SIZE, 100);
+    for piece in output.chunks(64 << 10) {
+        fast.feed(piece);
+    }
+    fast.settle();
+    let mut full = ScreenModel::new(SIZE, 100);
+    full.parse(output);
+    assert_eq!(lines(&fast), lines(&full));
+    assert_eq!(fast.cursor(), full.cursor());
+    assert_eq!(modes(&fast), modes(&full));
+    assert_eq!(
+        drawn(&fast.term.grid().cursor.template),
+        drawn(&full.term.grid().cursor.template)
+    );
+    fast
+}
+
+fn flood(lines: usize, width: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..lines {
+        let text = format!("{i:>8} {}", "abcdefghij".repeat(width / 10 + 1));
+        out.extend_from_slice(&text.as_bytes()[..width.min(text.len())]);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+#[test]
+fn a_plain_flood_is_skipped_to_the_same_screen() {
+    let mut output = b"\x1b[1;34mbefore the flood\x1b[0m\r\n\x1b[33m".to_vec();
+    output.extend(flood(40_000, 30));
+    output.extend_from_slice("日本語 the end\x1b[0m $ ".as_bytes());
+    let model = assert_fast_path_exact(&output);
+    assert!(
+        model.parsed < output.len() as u64 / 2,
+        "{} of {} bytes parsed: the fast path was not taken",
+        model.parsed,
+        output.len()
+    );
+    // Lines longer than the screen is wide, wrapping.
+    let mut wide = flood(20_000, 95);
+    wide.extend_from_slice(b"tail");
+    assert_fast_path_exact(&wide);
+}
+
+#[test]
+fn a_flood_inside_an_open_string_is_not_skipped() {
+    // An OSC never terminated: everything after it is the string's, printed nowhere.
+    let mut output = b"visible\r\n\x1b]0;a title that goes on".to_vec();
+    output.extend(flood(20_000, 30));
+    output.extend_from_slice(b"\x07after");
+    let model = assert_fast_path_exact(&output);
+    assert_eq!(model.screen_text()[0], "visible");
+}
+
+#[test]
+fn a_flood_inside_a_scrolling_region_is_not_skipped() {
+    // A status line below a region of rows 1-8: only the region scrolls.
+    let mut output = b"\x1b[10;1Hstatus line\x1b[1;8r\x1b[8;1H".to_vec();
+    output.extend(flood(20_000, 30));
+    let model = assert_fast_path_exact(&output);
+    assert_eq!(model.screen_text()[9], "status line");
+}
+
+#[test]
+fn a_flood_in_insert_mode_or_on_the_alternate_screen() {
+    let mut output = b"\x1b[4h".to_vec();
+    output.extend(flood(20_000, 30));
+    assert_fast_path_exact(&output);
+    let mut output = b"main\r\n\x1b[?1049h\x1b[H".to_vec();
+    output.extend(flood(20_000, 30));
+    assert!(assert_fast_path_exact(&output).on_alternate_screen());
 }
