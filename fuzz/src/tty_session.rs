@@ -311,7 +311,7 @@ impl Terminal for Fake {
         Vec::new()
     }
 
-    fn hang_up(&mut self, _grace: Duration) {
+    fn hang_up(&mut self, _grace: Duration, _signal: wsbridge::routes::tty::sys::Signal) {
         self.with(|p| p.hung_up = true);
     }
 }
