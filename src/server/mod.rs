@@ -13,6 +13,7 @@ pub mod config;
 mod conn;
 mod driver;
 mod http1;
+mod http_routing;
 pub mod listener;
 mod metrics;
 pub mod notify;
