@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod stream;
@@ -223,6 +224,11 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, String> {
         .map_err(|e| format!("{}: {e}", url.authority()))?
         .next()
         .ok_or_else(|| format!("{}: no address", url.authority()))?;
+    // Read and built once: every connection shares the configuration (and its roots).
+    let tls_config = match url.secure {
+        true => Some(tls::config_from_env().map_err(|e| e.to_string())?),
+        false => None,
+    };
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut clients = Vec::with_capacity(config.connections);
     for i in 0..config.connections {
@@ -234,11 +240,13 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, String> {
                 Interest::READABLE | Interest::WRITABLE,
             )
             .map_err(|e| e.to_string())?;
-        let stream = if url.secure {
-            let tls = tls::connection_for(&url.host).map_err(|e| e.to_string())?;
-            BenchStream::tls(stream, tls)
-        } else {
-            BenchStream::Plain(stream)
+        let stream = match &tls_config {
+            Some(config) => {
+                let tls = tls::connection_for(Arc::clone(config), &url.host)
+                    .map_err(|e| e.to_string())?;
+                BenchStream::tls(stream, tls)
+            }
+            None => BenchStream::Plain(stream),
         };
         let seed = mask_seed().map_err(|e| e.to_string())?;
         clients.push(Client {

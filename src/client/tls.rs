@@ -24,7 +24,7 @@ impl ClientStream {
     /// TLS to `host` (a name or an IP literal, IPv6 in brackets) over `tcp`, trusting the CA
     /// of [`CA_FILE_VAR`]; the handshake completes here, so a refused certificate fails now.
     pub fn tls(tcp: TcpStream, host: &str) -> io::Result<ClientStream> {
-        let conn = connection_for(host)?;
+        let conn = connection_for(config_from_env()?, host)?;
         let mut stream = StreamOwned::new(conn, tcp);
         while stream.conn.is_handshaking() {
             stream.conn.complete_io(&mut stream.sock)?;
@@ -69,10 +69,9 @@ impl Write for ClientStream {
     }
 }
 
-/// A client-side TLS state for `host` (a name or an IP literal, IPv6 in brackets), trusting
-/// the CA of [`CA_FILE_VAR`]: the handshake starts when its records are written.
-pub fn connection_for(host: &str) -> io::Result<ClientConnection> {
-    let config = config_from_env()?;
+/// A client-side TLS state for `host` (a name or an IP literal, IPv6 in brackets) under
+/// `config`: the handshake starts when its records are written.
+pub fn connection_for(config: Arc<ClientConfig>, host: &str) -> io::Result<ClientConnection> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| io::Error::other(format!("{host:?}: {e}")))?;
@@ -80,7 +79,7 @@ pub fn connection_for(host: &str) -> io::Result<ClientConnection> {
 }
 
 /// A client configuration trusting the certificates in [`CA_FILE_VAR`], ALPN `http/1.1`.
-fn config_from_env() -> io::Result<Arc<ClientConfig>> {
+pub fn config_from_env() -> io::Result<Arc<ClientConfig>> {
     let path = std::env::var_os(CA_FILE_VAR).ok_or_else(|| {
         io::Error::other(format!(
             "wss:// needs {CA_FILE_VAR}: the CA certificate(s), PEM, that signed the server's"
