@@ -734,6 +734,13 @@ pub fn http_head(data: &[u8]) {
                 within(bytes, authority, "the authority");
             }
             check_fields(bytes, &head.headers);
+            // Any field value as an `Authorization` (Bearer, or Basic decoded from base64):
+            // no panic, and a token only when there is one to present.
+            for field in &head.headers.0 {
+                if let Some(token) = wsbridge::auth::presented_token(Some(field.value)) {
+                    assert!(!token.is_empty(), "an empty token from {:?}", field.value);
+                }
+            }
         }
         Ok(None) => {}
         Err(e) => assert!(request_error(*e), "a request failing with {e:?}"),
